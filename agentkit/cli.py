@@ -1,0 +1,160 @@
+"""The ``agentkit`` command: run | sim."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from agentkit.errors import AgentkitError
+from agentkit.logs import configure_logging
+
+DEFAULT_SIM_URL = "http://127.0.0.1:8081"
+
+
+class CliError(AgentkitError):
+    """A command could not do what it was asked; the message says why."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentkit", description="AI bots for the phone.systems cloud PBX."
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="serve the webhook receiver and run the bots")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8080)
+    run.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
+    run.add_argument("--sandbox", action="store_true", help="with the embedded simulator")
+
+    sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8081)
+    sim.add_argument("--time-scale", type=float, default=1.0,
+                     help="real seconds per simulated second (0.1: ten times faster)")
+    sim.add_argument("--webhook-url", help="register this endpoint for every event type")
+    sim.add_argument("--webhook-secret", help="the secret deliveries to --webhook-url are signed with")
+    sim.add_argument("--no-limits", action="store_true", help="lift the rate limits")
+    sim.add_argument("--empty", action="store_true", help="start with no users, numbers or flows")
+    actions = sim.add_subparsers(dest="action", metavar="ACTION")
+
+    voicemail = actions.add_parser("voicemail", help="a caller leaves a voicemail")
+    voicemail.add_argument("--from", dest="from_", required=True, help="the caller, E.164")
+    voicemail.add_argument("--to", help="the account's number called (default: the first)")
+    voicemail.add_argument("--words", required=True, help="what the caller says")
+    voicemail.add_argument("--language", default="en-US")
+    voicemail.add_argument("--sim-url", default=DEFAULT_SIM_URL)
+
+    call = actions.add_parser("call", help="a caller rings one of the account's numbers")
+    call.add_argument("--from", dest="from_", required=True, help="the caller, E.164")
+    call.add_argument("--to", help="the account's number called (default: the first)")
+    call.add_argument("--outcome", choices=["answered", "voicemail", "missed"], default="answered")
+    call.add_argument("--say", action="append", default=[], metavar="SPEAKER:TEXT",
+                      help="one line of the conversation, e.g. 'caller:Hello' (repeatable)")
+    call.add_argument("--recording", action="store_true")
+    call.add_argument("--sim-url", default=DEFAULT_SIM_URL)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``agentkit`` console script."""
+    args = _parser().parse_args(argv)
+    configure_logging(level=args.log_level)
+    try:
+        code = asyncio.run(_dispatch(args))
+    except AgentkitError as exc:
+        print(f"agentkit: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        raise CliError(
+            "'agentkit run' arrives with the webhook receiver; until then use 'agentkit sim'"
+        )
+    if args.command == "sim":
+        if args.action == "voicemail":
+            return await _sim_request(
+                args.sim_url,
+                "/_sim/voicemails",
+                {"from": args.from_, "to": args.to, "words": args.words,
+                 "language": args.language},
+            )
+        if args.action == "call":
+            dialogue = []
+            for line in args.say or ["caller:Hello, I have a question."]:
+                speaker, sep, text = line.partition(":")
+                if not sep or not text.strip():
+                    raise CliError(f"--say takes SPEAKER:TEXT, e.g. 'caller:Hello' (got {line!r})")
+                dialogue.append([speaker.strip(), text.strip()])
+            return await _sim_request(
+                args.sim_url,
+                "/_sim/inbound_calls",
+                {"from": args.from_, "to": args.to, "outcome": args.outcome,
+                 "dialogue": dialogue, "recording": args.recording},
+            )
+        return await _serve_sim(args)
+    raise CliError(f"unknown command {args.command!r}")
+
+
+async def _sim_request(sim_url: str, path: str, payload: dict[str, Any]) -> int:
+    body = {k: v for k, v in payload.items() if v is not None}
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(sim_url.rstrip("/") + path, json=body)
+    except httpx.HTTPError as exc:
+        raise CliError(
+            f"no simulator answers at {sim_url} ({type(exc).__name__}); "
+            "start one with 'agentkit sim' or pass --sim-url"
+        ) from None
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        raise CliError(f"the simulator refused: {message}")
+    print(json.dumps(response.json()))
+    return 0
+
+
+async def _serve_sim(args: argparse.Namespace) -> int:
+    from agentkit.sim import SimConfig, Simulator
+
+    if bool(args.webhook_url) != bool(args.webhook_secret):
+        raise CliError("--webhook-url and --webhook-secret go together")
+    if args.time_scale <= 0:
+        raise CliError("--time-scale must be above 0")
+    config = SimConfig(time_scale=args.time_scale, seed_data=not args.empty)
+    config.limits.enabled = not args.no_limits
+    sim = Simulator(config)
+    if args.webhook_url:
+        sim.add_webhook(args.webhook_url, args.webhook_secret)
+    try:
+        await sim.start(args.host, args.port)
+    except (OSError, SystemExit) as exc:
+        raise CliError(f"the simulator could not listen on {args.host}:{args.port}: {exc}") from None
+    print(
+        json.dumps({"simulator": sim.base_url, "api_key": sim.api_key,
+                    "numbers": [n.number for n in sim.state.numbers.values()]}),
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    with contextlib.suppress(Exception):
+        await sim.stop()
+    return 0

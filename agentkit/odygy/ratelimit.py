@@ -1,0 +1,154 @@
+"""Rate limiting: the token bucket the API enforces, and the client's side of it.
+
+phone.systems allows each key 100 requests/s with a burst of 200 and 20
+outbound call creations at once. The client keeps under those limits itself,
+so a busy bot waits a few milliseconds instead of collecting 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+
+class TokenBucket:
+    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up.
+
+    Time is passed in, so the same arithmetic serves the client (which waits)
+    and the simulator (which refuses).
+    """
+
+    def __init__(self, rate: float, burst: float, *, now: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._updated = now
+
+    def _refill(self, now: float) -> None:
+        if now > self._updated:
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+
+    def tokens(self, now: float) -> float:
+        self._refill(now)
+        return self._tokens
+
+    def take(self, now: float) -> float:
+        """Take one token if there is one; return 0.0, or the seconds until one is due."""
+        self._refill(now)
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate
+
+    def cap(self, tokens: float, now: float) -> None:
+        """Lower the saved tokens to ``tokens`` (never raise them)."""
+        self._refill(now)
+        self._tokens = min(self._tokens, max(tokens, 0.0))
+
+    def suspend(self, seconds: float, now: float) -> None:
+        """Empty the bucket and let it refill only after ``seconds``."""
+        self._refill(now)
+        self._tokens = 0.0
+        self._updated = now + seconds
+
+    def full_at(self, now: float) -> float:
+        """When (on the clock passed in) the bucket will be full again."""
+        self._refill(now)
+        return now + (self.burst - self._tokens) / self.rate
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The client's own limits; the defaults are phone.systems' documented ones.
+
+    ``headroom`` is the share of the rate the client leaves unused, so that
+    jitter between client and server never turns into a 429.
+    """
+
+    requests_per_second: float = 100.0
+    burst: int = 200
+    max_call_creations: int = 20
+    headroom: float = 0.03
+    enabled: bool = True
+
+
+class ClientRateLimiter:
+    """Paces the client's requests and bounds its call creations in flight."""
+
+    def __init__(self, limits: RateLimits, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        rate = limits.requests_per_second * (1 - limits.headroom)
+        burst = max(1.0, limits.burst * (1 - limits.headroom))
+        self._bucket = TokenBucket(rate, burst, now=clock())
+        self._lock = asyncio.Lock()
+        self._calls = asyncio.Semaphore(limits.max_call_creations)
+        self.calls_in_flight = 0
+        self.max_calls_in_flight = 0
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent."""
+        if not self.limits.enabled:
+            return
+        async with self._lock:
+            while True:
+                wait = self._bucket.take(self._clock())
+                if wait == 0.0:
+                    return
+                await asyncio.sleep(wait)
+
+    @asynccontextmanager
+    async def call_creation(self) -> AsyncIterator[None]:
+        """Hold one of the call-creation slots for the duration of the block."""
+        if not self.limits.enabled:
+            yield
+            return
+        async with self._calls:
+            self.calls_in_flight += 1
+            self.max_calls_in_flight = max(self.max_calls_in_flight, self.calls_in_flight)
+            try:
+                yield
+            finally:
+                self.calls_in_flight -= 1
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Follow the server's X-RateLimit-* headers when they are stricter than ours."""
+        if not self.limits.enabled:
+            return
+        try:
+            limit = float(headers["x-ratelimit-limit"])
+            remaining = float(headers["x-ratelimit-remaining"])
+        except (KeyError, ValueError):
+            return
+        now = self._clock()
+        server_rate = limit * (1 - self.limits.headroom)
+        if 0 < server_rate < self._bucket.rate:
+            self._bucket.rate = server_rate
+        self._bucket.cap(remaining, now)
+
+    def pause(self, seconds: float) -> None:
+        """Drain the bucket so no request leaves for ``seconds`` (after a 429)."""
+        if not self.limits.enabled or seconds <= 0:
+            return
+        self._bucket.suspend(seconds, self._clock())
+
+    @staticmethod
+    def retry_after(headers: Mapping[str, str], default: float = 1.0) -> float:
+        """Seconds to wait from a Retry-After header (seconds form), else ``default``."""
+        raw = headers.get("retry-after")
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            return default
+        if math.isnan(value) or value < 0:
+            return default
+        return value

@@ -1,0 +1,95 @@
+"""Serve an ASGI app with uvicorn inside the running event loop.
+
+agentkit owns its process's signals (to drain work on SIGTERM), so the embedded
+server never installs signal handlers of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class EmbeddedServer:
+    """A uvicorn server run as a task of the current event loop.
+
+    ``await start()`` returns once the socket is listening; ``port`` is then the
+    bound port (useful with port 0). ``await stop()`` closes it gracefully.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        graceful_timeout: float = 5.0,
+    ) -> None:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            loop="none",
+            http="httptools",
+            lifespan="on",
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=graceful_timeout,
+            # Keep-alive a little longer than clients' pools, so that the server
+            # never closes a connection a client is about to reuse.
+            timeout_keep_alive=30,
+        )
+        self._server = _EmbeddedServer(config)
+        self._task: asyncio.Task[None] | None = None
+        self.host = host
+
+    @property
+    def port(self) -> int:
+        sockets = [s for srv in self._server.servers for s in (srv.sockets or [])]
+        if not sockets:
+            raise RuntimeError("the server is not listening yet: await start() first")
+        return int(sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(), name="uvicorn")
+        while not self._server.started:
+            if self._task.done():
+                # Startup failed (port taken, lifespan error): surface its exception.
+                await self._task
+                raise RuntimeError("the HTTP server exited during start-up")
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def wait(self) -> None:
+        """Wait until the server stops."""
+        if self._task is not None:
+            await self._task
+
+
+def quiet_uvicorn_logs() -> None:
+    """Keep uvicorn's own loggers at warnings; agentkit logs requests itself."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
