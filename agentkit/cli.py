@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--time-scale", type=float, default=1.0,
                      help="real seconds per simulated second (0.1: ten times faster)")
     sim.add_argument("--webhook-url", help="register this endpoint for every event type")
-    sim.add_argument("--webhook-secret", help="the secret deliveries to --webhook-url are signed with")
+    sim.add_argument("--webhook-secret", help="the secret that signs deliveries to --webhook-url")
     sim.add_argument("--no-limits", action="store_true", help="lift the rate limits")
     sim.add_argument("--empty", action="store_true", help="start with no users, numbers or flows")
     actions = sim.add_subparsers(dest="action", metavar="ACTION")
@@ -144,7 +144,8 @@ async def _serve_sim(args: argparse.Namespace) -> int:
     try:
         await sim.start(args.host, args.port)
     except (OSError, SystemExit) as exc:
-        raise CliError(f"the simulator could not listen on {args.host}:{args.port}: {exc}") from None
+        where = f"{args.host}:{args.port}"
+        raise CliError(f"the simulator could not listen on {where}: {exc}") from None
     print(
         json.dumps({"simulator": sim.base_url, "api_key": sim.api_key,
                     "numbers": [n.number for n in sim.state.numbers.values()]}),

@@ -16,9 +16,21 @@ import uvicorn
 
 
 class _EmbeddedServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.wake = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        # uvicorn polls should_exit every 0.1 s; waking on an event stops at once.
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 0.1)
 
 
 class EmbeddedServer:
@@ -35,7 +47,7 @@ class EmbeddedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
-        graceful_timeout: float = 5.0,
+        graceful_timeout: int = 5,
     ) -> None:
         config = uvicorn.Config(
             app,
@@ -79,6 +91,7 @@ class EmbeddedServer:
         if self._task is None:
             return
         self._server.should_exit = True
+        self._server.wake.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None

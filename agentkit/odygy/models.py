@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 Role = Literal["admin", "supervisor", "agent"]
 NumberType = Literal["local", "mobile", "tollfree"]
@@ -34,7 +41,7 @@ EventType = Literal[
     "voicemail.received",
     "number.ported",
 ]
-EVENT_TYPES: tuple[str, ...] = EventType.__args__
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 SCOPES: tuple[str, ...] = (
     "read:*",
     "calls:write",

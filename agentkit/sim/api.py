@@ -182,7 +182,8 @@ def create_api_app(sim: Simulator) -> Quart:
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SimApiError(400, "invalid_request", f"The body is not valid JSON: {exc}.") from None
+            message = f"The body is not valid JSON: {exc}."
+            raise SimApiError(400, "invalid_request", message) from None
         if not isinstance(data, dict):
             raise SimApiError(400, "invalid_request", "The body must be a JSON object.")
         try:
@@ -475,7 +476,8 @@ def create_api_app(sim: Simulator) -> Quart:
             raise SimApiError(404, "not_found", f"Call '{call_id}' {reason}.")
         expires = int((utcnow() + RECORDING_TTL).timestamp())
         token = _recording_token(sim.recording_key, call_id, expires)
-        url = f"{request.host_url.rstrip('/')}/recordings/{call_id}.mp3?expires={expires}&sig={token}"
+        base = request.host_url.rstrip("/")
+        url = f"{base}/recordings/{call_id}.mp3?expires={expires}&sig={token}"
         return _json({"url": url, "expires_at": _stamp_unix(expires)})
 
     @app.get("/recordings/<call_id>.mp3")
@@ -560,16 +562,19 @@ def _call_filters(params: dict[str, str]) -> list[Callable[[Call], bool]]:
     if "user_id" in params:
         user_id = params["user_id"]
         tests.append(lambda c: c.user_id == user_id)
-    for name, after in (("started_after", True), ("started_before", False)):
-        if name in params:
-            moment = checked(name, _MOMENT)
-            if moment.tzinfo is None:
-                raise SimApiError(400, "invalid_request", f"'{name}': give a timezone (Z).")
-            if after:
-                tests.append(lambda c, m=moment: c.started_at >= m)
-            else:
-                tests.append(lambda c, m=moment: c.started_at < m)
+    if "started_after" in params:
+        after = _aware(checked("started_after", _MOMENT), "started_after")
+        tests.append(lambda c: c.started_at >= after)
+    if "started_before" in params:
+        before = _aware(checked("started_before", _MOMENT), "started_before")
+        tests.append(lambda c: c.started_at < before)
     return tests
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None:
+        raise SimApiError(400, "invalid_request", f"'{name}': give a time zone, e.g. Z.")
+    return moment
 
 
 def _limit(raw: str | None) -> int:

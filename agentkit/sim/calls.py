@@ -8,7 +8,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from agentkit.odygy.models import Call, CallAi, Transcript, TranscriptSegment
 from agentkit.sim.config import Timings
@@ -16,10 +16,10 @@ from agentkit.sim.state import SimState, Voicemail, utcnow
 
 OutboundOutcome = Literal["answered", "busy", "no_answer", "failed", "voicemail"]
 InboundOutcome = Literal["answered", "voicemail", "missed"]
-OUTBOUND_OUTCOMES: tuple[str, ...] = OutboundOutcome.__args__
-INBOUND_OUTCOMES: tuple[str, ...] = InboundOutcome.__args__
+OUTBOUND_OUTCOMES: tuple[str, ...] = get_args(OutboundOutcome)
+INBOUND_OUTCOMES: tuple[str, ...] = get_args(InboundOutcome)
 
-Emit = Callable[[str, dict[str, Any]], None]
+Emit = Callable[[str, dict[str, Any]], object]
 Dialogue = Sequence[tuple[str, str]]
 
 _WORDS_PER_SECOND = 2.5

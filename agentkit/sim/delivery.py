@@ -151,7 +151,13 @@ class Dispatcher:
             status, error = await self._post(endpoint, body)
             self.log.attempts.append(
                 DeliveryAttempt(
-                    event.id, event.type, endpoint.info.id, endpoint.info.url, attempt, status, error
+                    event_id=event.id,
+                    event_type=event.type,
+                    endpoint_id=endpoint.info.id,
+                    url=endpoint.info.url,
+                    attempt=attempt,
+                    status=status,
+                    error=error,
                 )
             )
             if status is not None and 200 <= status < 300:

@@ -4,6 +4,7 @@ Use the fixtures with ``pytest_plugins = ["agentkit.testing.fixtures"]`` in a co
 """
 
 from agentkit.testing.fixtures import fast_sim_config
+from agentkit.testing.recorder import HttpRecorder, Recorded
 from agentkit.testing.waiting import wait_until
 
-__all__ = ["fast_sim_config", "wait_until"]
+__all__ = ["HttpRecorder", "Recorded", "fast_sim_config", "wait_until"]

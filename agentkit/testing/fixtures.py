@@ -9,6 +9,7 @@ import pytest
 from agentkit.odygy import OdygyClient
 from agentkit.sim import Simulator
 from agentkit.sim.config import Delivery, SimConfig, Timings
+from agentkit.testing.recorder import HttpRecorder
 
 
 def fast_sim_config(**overrides: object) -> SimConfig:
@@ -42,3 +43,10 @@ async def odygy(sim: Simulator) -> AsyncIterator[OdygyClient]:
     """A client of the ``sim`` simulator, with its full-access key."""
     async with OdygyClient(api_key=sim.api_key, base_url=sim.base_url, timeout=5.0) as client:
         yield client
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[HttpRecorder]:
+    """An HTTP endpoint on loopback that records every request posted to it."""
+    async with HttpRecorder() as sink:
+        yield sink

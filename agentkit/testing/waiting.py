@@ -25,7 +25,7 @@ async def wait_until(
         if inspect.isawaitable(value):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{message} was not met within {timeout} s")
         await asyncio.sleep(interval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 
 from agentkit.odygy.models import (
@@ -28,7 +29,7 @@ class NumbersResource(Resource):
         type: NumberType | NotGiven = NOT_GIVEN,
         prefix: str | NotGiven = NOT_GIVEN,
         features: Sequence[NumberFeature] | NotGiven = NOT_GIVEN,
-    ) -> list[AvailableNumber]:
+    ) -> builtins.list[AvailableNumber]:
         """Numbers on offer in ``country`` (ISO 3166-1 alpha-2), optionally narrowed."""
         body = build(
             NumberSearch,

@@ -55,7 +55,7 @@ class UsersResource(Resource):
         email: str | NotGiven = NOT_GIVEN,
         extension: str | NotGiven = NOT_GIVEN,
         role: Role | NotGiven = NOT_GIVEN,
-        caller_id_number: str | None | NotGiven = NOT_GIVEN,
+        caller_id_number: str | NotGiven | None = NOT_GIVEN,
     ) -> User:
         """Change the fields given; ``caller_id_number=None`` clears it."""
         body = build(

@@ -1,0 +1,99 @@
+"""The agentkit command: serving the simulator and driving it from another process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agentkit.odygy.signing import verify
+from agentkit.testing import HttpRecorder
+
+AGENTKIT = str(Path(sys.executable).with_name("agentkit"))
+SECRET = "whsec_cli_test_secret_0001"
+
+
+async def run(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        AGENTKIT, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def served_sim(recorder: HttpRecorder) -> AsyncIterator[dict[str, object]]:
+    process = await asyncio.create_subprocess_exec(
+        AGENTKIT, "sim", "--port", "0", "--time-scale", "0.001",
+        "--webhook-url", recorder.url + "/hook", "--webhook-secret", SECRET,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+    info = json.loads(line)
+    yield {**info, "process": process}
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), timeout=30)
+
+
+async def test_sim_voicemail_command(served_sim: dict[str, object],
+                                     recorder: HttpRecorder) -> None:
+    """'agentkit sim voicemail' makes the served simulator deliver signed voicemail events."""
+    sim_url = str(served_sim["simulator"]).removesuffix("/v1")
+    code, out, err = await run("sim", "voicemail", "--from", "+442079460000",
+                               "--words", "Please call me back.", "--sim-url", sim_url)
+    assert code == 0, err
+    placed = json.loads(out)
+    delivered = await recorder.wait_for(5)
+    voicemail = next(r for r in delivered if r.json()["type"] == "voicemail.received")
+    assert voicemail.json()["data"]["id"] == placed["voicemail_id"]
+    verify(voicemail.body, voicemail.headers["odygy-signature"], [SECRET])
+
+
+async def test_sim_exits_0_on_sigterm(served_sim: dict[str, object]) -> None:
+    """The simulator stops cleanly on SIGTERM."""
+    process = served_sim["process"]
+    assert isinstance(process, asyncio.subprocess.Process)
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+async def test_bad_number_is_a_clear_error(served_sim: dict[str, object]) -> None:
+    """A malformed caller number exits non-zero with the simulator's reason."""
+    sim_url = str(served_sim["simulator"]).removesuffix("/v1")
+    code, _, err = await run("sim", "voicemail", "--from", "0740123456", "--words", "x",
+                             "--sim-url", sim_url)
+    assert code == 2
+    assert "E.164" in err
+
+
+async def test_no_simulator_is_a_clear_error() -> None:
+    """Driving a simulator that is not running exits non-zero and says how to start one."""
+    code, _, err = await run("sim", "voicemail", "--from", "+442079460000", "--words", "x",
+                             "--sim-url", "http://127.0.0.1:9")
+    assert code == 2
+    assert "agentkit sim" in err
+
+
+async def test_bad_say_line_is_a_clear_error() -> None:
+    """A --say line without SPEAKER: exits non-zero with the expected form."""
+    code, _, err = await run("sim", "call", "--from", "+442079460000", "--say", "hello",
+                             "--sim-url", "http://127.0.0.1:9")
+    assert code == 2
+    assert "SPEAKER:TEXT" in err
+
+
+async def test_unknown_command_is_a_usage_error() -> None:
+    """An unknown command exits non-zero with usage."""
+    code, _, err = await run("fly")
+    assert code == 2
+    assert "usage" in err
