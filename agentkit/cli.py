@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--webhook-url", help="register this endpoint for every event type")
     sim.add_argument("--webhook-secret", help="the secret that signs deliveries to --webhook-url")
     sim.add_argument("--no-limits", action="store_true", help="lift the rate limits")
+    sim.add_argument("--call-creation-seconds", type=float, default=None,
+                     help="how long POST /v1/calls takes to answer (default 0.02)")
     sim.add_argument("--empty", action="store_true", help="start with no users, numbers or flows")
     actions = sim.add_subparsers(dest="action", metavar="ACTION")
 
@@ -138,6 +140,10 @@ async def _serve_sim(args: argparse.Namespace) -> int:
         raise CliError("--time-scale must be above 0")
     config = SimConfig(time_scale=args.time_scale, seed_data=not args.empty)
     config.limits.enabled = not args.no_limits
+    if args.call_creation_seconds is not None:
+        if args.call_creation_seconds < 0:
+            raise CliError("--call-creation-seconds must be 0 or more")
+        config.timings.call_creation = args.call_creation_seconds
     sim = Simulator(config)
     if args.webhook_url:
         sim.add_webhook(args.webhook_url, args.webhook_secret)

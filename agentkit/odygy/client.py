@@ -39,18 +39,28 @@ class OdygyClient:
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         limits: RateLimits | None = None,
+        max_connections: int | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         if not api_key:
             raise ConfigError("OdygyClient needs an API key: set ODYGY_API_KEY")
         if not base_url.startswith(("https://", "http://")):
             raise ConfigError(f"the API base URL must start with https:// (got {base_url!r})")
+        limits = limits or RateLimits()
+        if max_connections is None:
+            max_connections = limits.max_call_creations + 4
+        if max_connections <= limits.max_call_creations:
+            raise ConfigError(
+                f"max_connections ({max_connections}) must exceed max_call_creations "
+                f"({limits.max_call_creations}), or call creations would starve other requests"
+            )
         self._transport = Transport(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
             retry=retry or RetryPolicy(),
-            limits=limits or RateLimits(),
+            limits=limits,
+            max_connections=max_connections,
             http_client=http_client,
         )
         self.account = AccountResource(self._transport)

@@ -68,14 +68,18 @@ class TokenBucket:
 class RateLimits:
     """The client's own limits; the defaults are phone.systems' documented ones.
 
-    ``headroom`` is the share of the rate the client leaves unused, so that
-    jitter between client and server never turns into a 429.
+    ``headroom`` is the share of the rate, and ``burst_headroom`` the share of
+    the burst, that the client leaves unused. Requests reach the server after
+    varying delays, so a burst sent in pace can arrive bunched; the reserve
+    absorbs up to ``burst * burst_headroom / requests_per_second`` seconds of
+    such jitter (0.3 s by default) without a 429.
     """
 
     requests_per_second: float = 100.0
     burst: int = 200
     max_call_creations: int = 20
     headroom: float = 0.03
+    burst_headroom: float = 0.15
     enabled: bool = True
 
 
@@ -86,7 +90,7 @@ class ClientRateLimiter:
         self.limits = limits
         self._clock = clock
         rate = limits.requests_per_second * (1 - limits.headroom)
-        burst = max(1.0, limits.burst * (1 - limits.headroom))
+        burst = max(1.0, limits.burst * (1 - limits.burst_headroom))
         self._bucket = TokenBucket(rate, burst, now=clock())
         self._lock = asyncio.Lock()
         self._calls = asyncio.Semaphore(limits.max_call_creations)
@@ -118,8 +122,15 @@ class ClientRateLimiter:
             finally:
                 self.calls_in_flight -= 1
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Follow the server's X-RateLimit-* headers when they are stricter than ours."""
+    def observe(self, headers: Mapping[str, str], sent_at: float) -> None:
+        """Follow the server's X-RateLimit-* headers when they are stricter than ours.
+
+        The server counted ``remaining`` when the request arrived, some time
+        after ``sent_at``; the server has refilled since, so our bucket is
+        lowered only to what the server can have now at most. That catches
+        other clients spending the same key's budget without throttling a
+        lone client on stale figures.
+        """
         if not self.limits.enabled:
             return
         try:
@@ -131,7 +142,7 @@ class ClientRateLimiter:
         server_rate = limit * (1 - self.limits.headroom)
         if 0 < server_rate < self._bucket.rate:
             self._bucket.rate = server_rate
-        self._bucket.cap(remaining, now)
+        self._bucket.cap(remaining + (now - sent_at) * limit, now)
 
     def pause(self, seconds: float) -> None:
         """Drain the bucket so no request leaves for ``seconds`` (after a 429)."""

@@ -12,6 +12,7 @@ Requests are sorted by what a retry may cost:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ class Transport:
         timeout: float,
         retry: RetryPolicy,
         limits: RateLimits,
+        max_connections: int,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._api_key = api_key
@@ -104,9 +106,15 @@ class Transport:
         self.retry = retry
         self.limiter = ClientRateLimiter(limits)
         self.stats = ClientStats()
+        # httpcore's pool spends time quadratic in its connections and queued
+        # requests on every request; a small pool fed through our own
+        # semaphore (so its queue stays empty) keeps a busy client cheap.
+        self._slots = asyncio.Semaphore(max_connections)
         self._http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
         )
 
     async def aclose(self) -> None:
@@ -273,13 +281,14 @@ class Transport:
         }
         started = time.monotonic()
         try:
-            response = await self._http.request(
-                method,
-                self.base_url + path,
-                params={k: v for k, v in (params or {}).items() if v is not None},
-                json=json,
-                headers=headers,
-            )
+            async with self._slots:
+                response = await self._http.request(
+                    method,
+                    self.base_url + path,
+                    params={k: v for k, v in (params or {}).items() if v is not None},
+                    json=json,
+                    headers=headers,
+                )
         except httpx.TimeoutException as exc:
             raise ApiTimeoutError(
                 f"phone.systems did not answer in time ({type(exc).__name__})",
@@ -294,7 +303,7 @@ class Transport:
                 method=method,
                 path=path,
             ) from None
-        self.limiter.observe(response.headers)
+        self.limiter.observe(response.headers, started)
         log.debug(
             "odygy.response",
             method=method,
