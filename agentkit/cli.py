@@ -147,20 +147,16 @@ async def _serve_sim(args: argparse.Namespace) -> int:
     sim = Simulator(config)
     if args.webhook_url:
         sim.add_webhook(args.webhook_url, args.webhook_secret)
-    try:
-        await sim.start(args.host, args.port)
-    except (OSError, SystemExit) as exc:
-        where = f"{args.host}:{args.port}"
-        raise CliError(f"the simulator could not listen on {where}: {exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await sim.start(args.host, args.port)
     print(
         json.dumps({"simulator": sim.base_url, "api_key": sim.api_key,
                     "numbers": [n.number for n in sim.state.numbers.values()]}),
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     with contextlib.suppress(Exception):
         await sim.stop()

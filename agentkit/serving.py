@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+
+from agentkit.errors import ConfigError
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -66,6 +68,7 @@ class EmbeddedServer:
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
         self.host = host
+        self._port = port
 
     @property
     def port(self) -> int:
@@ -79,7 +82,9 @@ class EmbeddedServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(), name="uvicorn")
+        """Bind and serve; ConfigError when the address cannot be bound."""
+        sock = _bind(self.host, self._port)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="uvicorn")
         while not self._server.started:
             if self._task.done():
                 # Startup failed (port taken, lifespan error): surface its exception.
@@ -102,7 +107,15 @@ class EmbeddedServer:
             await self._task
 
 
-def quiet_uvicorn_logs() -> None:
-    """Keep uvicorn's own loggers at warnings; agentkit logs requests itself."""
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}): choose another --host or --port"
+        ) from None
+    return sock

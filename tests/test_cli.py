@@ -97,3 +97,12 @@ async def test_unknown_command_is_a_usage_error() -> None:
     code, _, err = await run("fly")
     assert code == 2
     assert "usage" in err
+
+
+async def test_taken_port_is_a_clear_error(served_sim: dict[str, object]) -> None:
+    """Serving on a port already in use exits non-zero and names the address."""
+    port = str(served_sim["simulator"]).rsplit(":", 1)[1].removesuffix("/v1")
+    code, _, err = await run("sim", "--port", port)
+    assert code == 2
+    assert f"127.0.0.1:{port}" in err
+    assert "Traceback" not in err
