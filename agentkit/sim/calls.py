@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 from agentkit.odygy.models import Call, CallAi, Transcript, TranscriptSegment
 from agentkit.sim.config import Timings
 from agentkit.sim.state import SimState, Voicemail, utcnow
+from agentkit.sim.tasks import BackgroundTasks
 
 OutboundOutcome = Literal["answered", "busy", "no_answer", "failed", "voicemail"]
 InboundOutcome = Literal["answered", "voicemail", "missed"]
@@ -99,7 +100,7 @@ class CallEngine:
         self._outcomes: defaultdict[str, deque[tuple[OutboundOutcome, Dialogue | None]]] = (
             defaultdict(deque)
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     # scripting
 
@@ -314,24 +315,18 @@ class CallEngine:
         await asyncio.sleep(simulated_seconds * self.time_scale)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     @property
     def busy(self) -> bool:
-        return bool(self._tasks)
+        return self._tasks.busy
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until every call in progress has reached its end (events emitted)."""
-        async with asyncio.timeout(timeout):
-            while self._tasks:
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait_idle(timeout)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
 
 
 def _stamp(moment: datetime) -> str:

@@ -16,6 +16,7 @@ import structlog
 from agentkit.odygy.signing import SIGNATURE_HEADER, sign
 from agentkit.sim.config import Delivery
 from agentkit.sim.state import Endpoint
+from agentkit.sim.tasks import BackgroundTasks
 
 log = structlog.get_logger("agentkit.sim.delivery")
 
@@ -96,7 +97,7 @@ class Dispatcher:
         self._time_scale = time_scale
         self._rng = rng
         self._http: httpx.AsyncClient | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._held: list[SimEvent] | None = None
         self.log = DeliveryLog()
 
@@ -104,9 +105,7 @@ class Dispatcher:
         self._http = httpx.AsyncClient(timeout=self.config.timeout)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -135,12 +134,7 @@ class Dispatcher:
                 continue
             copies = 2 if self._rng.random() < self.config.duplicate_rate else 1
             for _ in range(copies):
-                self._spawn(self._deliver(event, endpoint))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+                self._tasks.spawn(self._deliver(event, endpoint))
 
     async def _deliver(self, event: SimEvent, endpoint: Endpoint) -> None:
         if self.config.reorder_jitter > 0:
@@ -191,10 +185,8 @@ class Dispatcher:
 
     @property
     def busy(self) -> bool:
-        return bool(self._tasks)
+        return self._tasks.busy
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until no delivery is in progress (including retries that are waiting)."""
-        async with asyncio.timeout(timeout):
-            while self._tasks:
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait_idle(timeout)
