@@ -15,6 +15,7 @@ import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -52,32 +53,43 @@ SCOPES: tuple[str, ...] = (
     "call_flows:write",
 )
 
-_E164_SHAPE = re.compile(r"^\+[1-9][0-9]{1,14}$")
-_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_E164_SHAPE = re.compile(r"\+[1-9][0-9]{1,14}")
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def check_e164(value: str) -> str:
     """Return ``value`` if it is a phone number in E.164 format, else raise ValueError.
 
-    Only the format is checked, as the API does; whether the number can be
-    dialled is the dial policy's question.
+    Only the form is checked, as the API does: + and up to 15 digits, and
+    where libphonenumber knows the country code, no national trunk prefix
+    (+44 0...). Whether the number may be dialled is the dial policy's question.
     """
-    if not _E164_SHAPE.match(value):
+    if not _E164_SHAPE.fullmatch(value):
         raise ValueError(f"{value!r} is not an E.164 number: write it as + country code digits")
     try:
         parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"{value!r} is not an E.164 number: {exc}") from None
+    except phonenumbers.NumberParseException:
+        return value  # a country code libphonenumber does not know: the form is all we check
     if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != value:
-        raise ValueError(f"{value!r} is not an E.164 number: no country code starts it")
+        raise ValueError(f"{value!r} is not an E.164 number: drop the national trunk prefix")
     return value
 
 
 def _check_email(value: str) -> str:
-    if not _EMAIL_SHAPE.match(value):
+    if not _EMAIL_SHAPE.fullmatch(value):
         raise ValueError(f"{value!r} is not an email address")
     return value
 
+
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may not be null: leave the field out instead")
+    return value
+
+
+T = TypeVar("T")
+# An optional request field: it may be left out, but not sent as null.
+Omittable = Annotated[T | None, BeforeValidator(_refuse_null)]
 
 E164 = Annotated[str, AfterValidator(check_e164)]
 Email = Annotated[str, AfterValidator(_check_email)]
@@ -154,14 +166,16 @@ class UserCreate(ApiModel):
     email: Email
     extension: Extension
     role: Role = "agent"
-    caller_id_number: E164 | None = None
+    caller_id_number: Omittable[E164] = None
 
 
 class UserUpdate(ApiModel):
-    name: NonEmpty | None = None
-    email: Email | None = None
-    extension: Extension | None = None
-    role: Role | None = None
+    """A change to a user: only ``caller_id_number`` may be set to null (cleared)."""
+
+    name: Omittable[NonEmpty] = None
+    email: Omittable[Email] = None
+    extension: Omittable[Extension] = None
+    role: Omittable[Role] = None
     caller_id_number: E164 | None = None
 
 
@@ -186,9 +200,9 @@ class AvailableNumber(ApiModel):
 
 class NumberSearch(ApiModel):
     country: CountryCode
-    type: NumberType | None = None
-    prefix: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None = None
-    features: list[NumberFeature] | None = None
+    type: Omittable[NumberType] = None
+    prefix: Omittable[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")]] = None
+    features: Omittable[list[NumberFeature]] = None
 
 
 class NumberAttach(ApiModel):
@@ -259,16 +273,19 @@ class CallFlow(ApiModel):
     updated_at: datetime
 
 
+FlowBlocks = Annotated[dict[BlockName, Block], Field(min_length=1, max_length=200)]
+
+
 class CallFlowCreate(ApiModel):
     name: NonEmpty
     entry: BlockName
-    blocks: Annotated[dict[BlockName, Block], Field(min_length=1, max_length=200)]
+    blocks: FlowBlocks
 
 
 class CallFlowUpdate(ApiModel):
-    name: NonEmpty | None = None
-    entry: BlockName | None = None
-    blocks: Annotated[dict[BlockName, Block], Field(min_length=1, max_length=200)] | None = None
+    name: Omittable[NonEmpty] = None
+    entry: Omittable[BlockName] = None
+    blocks: Omittable[FlowBlocks] = None
 
 
 # Calls
@@ -302,9 +319,9 @@ class Call(ApiModel):
 class CallCreate(ApiModel):
     from_: E164 = Field(alias="from")
     to: E164
-    user_id: ResourceId | None = None
-    recording: bool | None = None
-    ai_features: list[AiFeature] | None = None
+    user_id: Omittable[ResourceId] = None
+    recording: Omittable[bool] = None
+    ai_features: Omittable[list[AiFeature]] = None
 
 
 class Recording(ApiModel):
@@ -338,7 +355,7 @@ class WebhookEndpoint(ApiModel):
 class WebhookCreate(ApiModel):
     url: Url
     events: Annotated[list[EventType], Field(min_length=1)]
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] | None = None
+    secret: Omittable[Annotated[str, StringConstraints(min_length=16, max_length=200)]] = None
 
 
 # Errors and pages

@@ -8,6 +8,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -49,8 +50,14 @@ Handler = Callable[..., Awaitable[Any]]
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_LOOPBACK_URL = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?(/\S*)?\Z")
 RECORDING_TTL = timedelta(minutes=15)
+
+
+def _no_content() -> Response:
+    response = Response("", status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -149,11 +156,15 @@ def create_api_app(sim: Simulator) -> Quart:
             405: f"{request.method} is not allowed on {request.path}.",
             413: f"The request body exceeds {sim.config.max_body_bytes} bytes.",
         }
-        return _error_response(
+        response = _error_response(
             status,
             codes.get(status, "invalid_request" if status < 500 else "internal_error"),
             messages.get(status, exc.description or "Request failed."),
         )
+        allowed = getattr(exc, "valid_methods", None)
+        if status == 405 and allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
 
     @app.errorhandler(Exception)
     async def _crash(exc: Exception) -> Response:
@@ -181,6 +192,8 @@ def create_api_app(sim: Simulator) -> Quart:
         raw = await request.get_data(as_text=False)
         try:
             data = json.loads(raw)
+        except RecursionError:
+            raise SimApiError(400, "invalid_request", "The body nests too deeply.") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             message = f"The body is not valid JSON: {exc}."
             raise SimApiError(400, "invalid_request", message) from None
@@ -275,9 +288,6 @@ def create_api_app(sim: Simulator) -> Quart:
         user = find(state.users, user_id, "user")
         change = await body(UserUpdate)
         fields = change.model_dump(exclude_unset=True)
-        for required in ("name", "email", "extension", "role"):
-            if required in fields and fields[required] is None:
-                raise SimApiError(400, "invalid_request", f"'{required}' may not be null.")
         check_unique_user(fields.get("email"), fields.get("extension"), user_id)
         updated = user.model_copy(update=fields)
         state.users[user_id] = updated
@@ -289,7 +299,7 @@ def create_api_app(sim: Simulator) -> Quart:
         query(())
         find(state.users, user_id, "user")
         del state.users[user_id]
-        return Response("", status=204)
+        return _no_content()
 
     # numbers
 
@@ -377,10 +387,6 @@ def create_api_app(sim: Simulator) -> Quart:
         query(())
         flow = find(state.call_flows, flow_id, "call flow")
         change = await body(CallFlowUpdate)
-        fields = change.model_dump(exclude_unset=True)
-        for required in ("name", "entry", "blocks"):
-            if required in fields and fields[required] is None:
-                raise SimApiError(400, "invalid_request", f"'{required}' may not be null.")
         entry = change.entry or flow.entry
         blocks = change.blocks if change.blocks is not None else flow.blocks
         check_flow(entry, blocks)
@@ -409,7 +415,7 @@ def create_api_app(sim: Simulator) -> Quart:
                     "attach another flow to that number first.",
                 )
         del state.call_flows[flow_id]
-        return Response("", status=204)
+        return _no_content()
 
     # calls
 
@@ -533,7 +539,6 @@ def create_api_app(sim: Simulator) -> Quart:
 _DIRECTION: TypeAdapter[Direction] = TypeAdapter(Direction)
 _STATUS: TypeAdapter[CallStatus] = TypeAdapter(CallStatus)
 _PHONE: TypeAdapter[str] = TypeAdapter(E164)
-_MOMENT: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 def _call_filters(params: dict[str, str]) -> list[Callable[[Call], bool]]:
@@ -563,15 +568,26 @@ def _call_filters(params: dict[str, str]) -> list[Callable[[Call], bool]]:
         user_id = params["user_id"]
         tests.append(lambda c: c.user_id == user_id)
     if "started_after" in params:
-        after = _aware(checked("started_after", _MOMENT), "started_after")
+        after = _iso_moment(params["started_after"], "started_after")
         tests.append(lambda c: c.started_at >= after)
     if "started_before" in params:
-        before = _aware(checked("started_before", _MOMENT), "started_before")
+        before = _iso_moment(params["started_before"], "started_before")
         tests.append(lambda c: c.started_at < before)
     return tests
 
 
-def _aware(moment: datetime, name: str) -> datetime:
+def _iso_moment(raw: str, name: str) -> datetime:
+    """An ISO 8601 date-time with a zone; unix seconds and bare dates are refused."""
+    try:
+        if "T" not in raw:
+            raise ValueError
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise SimApiError(
+            400,
+            "invalid_request",
+            f"'{name}': give an ISO 8601 date-time, e.g. 2026-04-23T10:12:45Z.",
+        ) from None
     if moment.tzinfo is None:
         raise SimApiError(400, "invalid_request", f"'{name}': give a time zone, e.g. Z.")
     return moment
@@ -580,7 +596,7 @@ def _aware(moment: datetime, name: str) -> datetime:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise SimApiError(
             400, "invalid_request", f"'limit' must be a whole number from 1 to {MAX_PAGE}."
         )
@@ -606,12 +622,7 @@ def _decode_cursor(cursor: str) -> str:
 
 
 def _is_loopback(url: str) -> bool:
-    authority = url.removeprefix("http://").split("/", 1)[0]
-    if authority.startswith("["):
-        host = authority[: authority.find("]") + 1]
-    else:
-        host = authority.rsplit(":", 1)[0]
-    return host in LOOPBACK_HOSTS
+    return _LOOPBACK_URL.match(url) is not None
 
 
 def _recording_token(key: bytes, call_id: str, expires: int) -> str:
