@@ -3,6 +3,8 @@
 What is promised is what this module exports; everything else is internal.
 """
 
+from agentkit.bot import Bot, BotDefinitionError
+from agentkit.context import Context
 from agentkit.errors import (
     AgentkitError,
     ApiConnectionError,
@@ -20,6 +22,19 @@ from agentkit.errors import (
     RateLimitError,
     RequestValidationError,
 )
+from agentkit.events import (
+    CallAnswered,
+    CallCompleted,
+    CallEvent,
+    CallInitiated,
+    Event,
+    NumberPorted,
+    RecordingReady,
+    TranscriptReady,
+    UnknownEvent,
+    UnreadableEvent,
+    VoicemailReceived,
+)
 from agentkit.odygy import NOT_GIVEN, ClientStats, OdygyClient, Paginator, RateLimits, RetryPolicy
 from agentkit.settings import Settings
 
@@ -34,19 +49,33 @@ __all__ = [
     "ApiTimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "Bot",
+    "BotDefinitionError",
+    "CallAnswered",
+    "CallCompleted",
+    "CallEvent",
+    "CallInitiated",
     "CallOutcomeUnknownError",
     "ClientStats",
     "ConfigError",
     "ConflictError",
+    "Context",
+    "Event",
     "InternalServerError",
     "NotFoundError",
+    "NumberPorted",
     "OdygyClient",
     "Paginator",
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimits",
+    "RecordingReady",
     "RequestValidationError",
     "RetryPolicy",
     "Settings",
+    "TranscriptReady",
+    "UnknownEvent",
+    "UnreadableEvent",
+    "VoicemailReceived",
     "__version__",
 ]

@@ -24,19 +24,42 @@ class CliError(AgentkitError):
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --log-level is taken before or after the command: agentkit --log-level debug run, or
+    # agentkit run --log-level debug.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", choices=["debug", "info", "warning"],
+                        default=argparse.SUPPRESS, help="default: info")
     parser = argparse.ArgumentParser(
-        prog="agentkit", description="AI bots for the phone.systems cloud PBX."
+        prog="agentkit", description="AI bots for the phone.systems cloud PBX.", parents=[common]
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.set_defaults(log_level="info")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="serve the webhook receiver and run the bots")
+    run = commands.add_parser("run", help="serve the webhook receiver and run the bots",
+                              parents=[common])
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8080)
     run.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
     run.add_argument("--sandbox", action="store_true", help="with the embedded simulator")
+    roles = run.add_mutually_exclusive_group()
+    roles.add_argument("--receiver-only", action="store_true",
+                       help="take deliveries but run no jobs (scale the two apart)")
+    roles.add_argument("--workers-only", action="store_true",
+                       help="run jobs but take no deliveries (health and metrics still served)")
+    run.add_argument("--concurrency", type=int, default=8, help="jobs run at once (default 8)")
+    run.add_argument("--lease-seconds", type=float, default=30.0,
+                     help="how long a job is held before another worker may take it over")
+    run.add_argument("--drain-seconds", type=float, default=20.0,
+                     help="on SIGTERM, how long running jobs may take to finish")
+    run.add_argument("--retry-base-seconds", type=float, default=2.0,
+                     help="the first retry's delay; later ones double (default 2)")
+    run.add_argument("--max-attempts", type=int, default=5, help="attempts before dead-letter")
+    run.add_argument("--poll-seconds", type=float, default=0.5,
+                     help="how often idle workers look for due jobs (default 0.5)")
+    run.add_argument("--sim-port", type=int, default=8081, help="the sandbox simulator's port")
 
-    sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one")
+    sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one",
+                              parents=[common])
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8081)
     sim.add_argument("--time-scale", type=float, default=1.0,
@@ -83,9 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        raise CliError(
-            "'agentkit run' arrives with the webhook receiver; until then use 'agentkit sim'"
-        )
+        return await _run(args)
     if args.command == "sim":
         if args.action == "voicemail":
             return await _sim_request(
@@ -109,6 +130,39 @@ async def _dispatch(args: argparse.Namespace) -> int:
             )
         return await _serve_sim(args)
     raise CliError(f"unknown command {args.command!r}")
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from agentkit.runtime.worker import WorkerConfig
+    from agentkit.service import Role, RunOptions, Service, run_until_signalled
+    from agentkit.settings import Settings
+
+    for name in ("concurrency", "max_attempts"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("lease_seconds", "drain_seconds", "retry_base_seconds", "poll_seconds"):
+        if getattr(args, name) <= 0:
+            raise CliError(f"--{name.replace('_', '-')} must be above 0")
+    settings = Settings.from_env(sandbox=args.sandbox)
+    configure_logging(secrets=settings.secret_values(), level=args.log_level)
+    role: Role = "receiver" if args.receiver_only else "workers" if args.workers_only else "all"
+    options = RunOptions(
+        host=args.host,
+        port=args.port,
+        bots=args.bots,
+        sandbox=args.sandbox,
+        sim_port=args.sim_port,
+        role=role,
+        max_attempts=args.max_attempts,
+        workers=WorkerConfig(
+            concurrency=args.concurrency,
+            lease_seconds=args.lease_seconds,
+            drain_timeout=args.drain_seconds,
+            retry_base=args.retry_base_seconds,
+            poll_interval=args.poll_seconds,
+        ),
+    )
+    return await run_until_signalled(Service(settings, options))
 
 
 async def _sim_request(sim_url: str, path: str, payload: dict[str, Any]) -> int:

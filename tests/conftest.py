@@ -2,7 +2,7 @@ import pytest
 
 from agentkit.logs import configure_logging
 
-pytest_plugins = ["agentkit.testing.fixtures"]
+pytest_plugins = ["agentkit.testing.fixtures", "tests.stores"]
 
 
 @pytest.fixture(autouse=True, scope="session")

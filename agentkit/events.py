@@ -1,0 +1,207 @@
+"""phone.systems webhook events, typed: the envelope and the ``data`` of each type.
+
+``parse_event`` turns a verified body into one of the event classes below. A
+known type whose ``data`` does not fit its model still parses, as
+``UnreadableEvent``, so that an authentic event is stored, never refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from agentkit.errors import AgentkitError
+from agentkit.odygy.models import EVENT_TYPES, ApiModel, Call, describe_errors
+
+
+class EnvelopeError(AgentkitError, ValueError):
+    """A delivery's body is not a valid event envelope."""
+
+
+class VoicemailData(ApiModel):
+    id: str
+    call_id: str
+    mailbox_id: str
+    from_: str = Field(alias="from")
+    to: str
+    duration: int
+    received_at: datetime
+
+
+class RecordingData(ApiModel):
+    call_id: str
+    duration: int
+
+
+class TranscriptData(ApiModel):
+    call_id: str
+    language: str
+
+
+class NumberPortedData(ApiModel):
+    number_id: str
+    number: str
+    ported_at: datetime
+
+
+class Envelope(BaseModel):
+    """What every delivery carries, whatever its type."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    created_at: AwareDatetime
+    data: dict[str, Any]
+
+
+class Event(BaseModel):
+    """Base of every event: its id, type, creation time and raw ``data``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: str
+    created_at: datetime
+    raw_data: dict[str, Any] = Field(repr=False)
+
+    @property
+    def call_id(self) -> str | None:
+        """The call this event belongs to, if any."""
+        return None
+
+
+class CallEvent(Event):
+    data: Call
+
+    @property
+    def call_id(self) -> str | None:
+        return self.data.id
+
+
+class CallInitiated(CallEvent):
+    type: Literal["call.initiated"]
+
+
+class CallAnswered(CallEvent):
+    type: Literal["call.answered"]
+
+
+class CallCompleted(CallEvent):
+    type: Literal["call.completed"]
+
+
+class RecordingReady(Event):
+    type: Literal["recording.ready"]
+    data: RecordingData
+
+    @property
+    def call_id(self) -> str | None:
+        return self.data.call_id
+
+
+class TranscriptReady(Event):
+    type: Literal["transcript.ready"]
+    data: TranscriptData
+
+    @property
+    def call_id(self) -> str | None:
+        return self.data.call_id
+
+
+class VoicemailReceived(Event):
+    type: Literal["voicemail.received"]
+    data: VoicemailData
+
+    @property
+    def call_id(self) -> str | None:
+        return self.data.call_id
+
+
+class NumberPorted(Event):
+    type: Literal["number.ported"]
+    data: NumberPortedData
+
+
+class UnknownEvent(Event):
+    """An event type agentkit does not know: stored, acknowledged, not routed."""
+
+    routable: ClassVar[bool] = False
+
+
+class UnreadableEvent(Event):
+    """A known type whose ``data`` does not fit its model: stored, not routed."""
+
+    routable: ClassVar[bool] = False
+    problem: str
+
+
+KnownEvent = (
+    CallInitiated
+    | CallAnswered
+    | CallCompleted
+    | RecordingReady
+    | TranscriptReady
+    | VoicemailReceived
+    | NumberPorted
+)
+EVENT_CLASSES: dict[str, type[Event]] = {
+    "call.initiated": CallInitiated,
+    "call.answered": CallAnswered,
+    "call.completed": CallCompleted,
+    "recording.ready": RecordingReady,
+    "transcript.ready": TranscriptReady,
+    "voicemail.received": VoicemailReceived,
+    "number.ported": NumberPorted,
+}
+assert set(EVENT_CLASSES) == set(EVENT_TYPES)
+
+
+def read_envelope(body: bytes) -> Envelope:
+    """Parse a body as an envelope, or raise EnvelopeError saying what is wrong.
+
+    Strict: a field of the wrong JSON type (a number for ``created_at``, say)
+    is refused rather than coerced.
+    """
+    try:
+        return Envelope.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise EnvelopeError("the body is not valid JSON") from None
+        raise EnvelopeError(f"the event envelope is invalid: {describe_errors(exc)}") from None
+
+
+def event_from_envelope(envelope: Envelope) -> Event:
+    """The typed event for an envelope: known, unknown or unreadable."""
+    common = {
+        "id": envelope.id,
+        "type": envelope.type,
+        "created_at": envelope.created_at,
+        "raw_data": envelope.data,
+    }
+    cls = EVENT_CLASSES.get(envelope.type)
+    if cls is None:
+        return UnknownEvent(**common)
+    try:
+        return cls.model_validate({**common, "data": envelope.data})
+    except ValidationError as exc:
+        return UnreadableEvent(**common, problem=describe_errors(exc))
+
+
+def parse_event(body: bytes) -> Event:
+    """Parse a verified delivery body into its typed event."""
+    return event_from_envelope(read_envelope(body))
+
+
+def is_routable(event: Event) -> bool:
+    """Whether bots may be given this event (known type, readable data)."""
+    return getattr(type(event), "routable", True)

@@ -1,0 +1,1 @@
+"""Where deliveries enter: the webhook receiver and its health and metrics routes."""

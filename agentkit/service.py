@@ -1,0 +1,178 @@
+"""``agentkit run``: the receiver and the workers in one process, or either alone.
+
+Start-up order: store (migrated), simulator (sandbox), client, bots, workers,
+writer, HTTP server. Shutdown reverses it: the server stops taking deliveries,
+the writer flushes, workers drain and hand back what they could not finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import structlog
+
+from agentkit.bot import Bot
+from agentkit.context import Context
+from agentkit.events import Event
+from agentkit.ingress.receiver import WEBHOOK_PATH, create_receiver_app
+from agentkit.metrics import Metrics
+from agentkit.odygy.client import OdygyClient
+from agentkit.runtime.dispatch import Dispatcher
+from agentkit.runtime.loader import load_bots
+from agentkit.runtime.worker import WorkerConfig, Workers
+from agentkit.serving import EmbeddedServer
+from agentkit.settings import Settings
+from agentkit.sim import SimConfig, Simulator
+from agentkit.store import Job, Store, StoreError, store_for_url
+from agentkit.store.writer import EventWriter
+
+log = structlog.get_logger("agentkit.service")
+
+Role = Literal["all", "receiver", "workers"]
+
+
+@dataclass
+class RunOptions:
+    """What ``agentkit run`` was asked to do, beyond the settings."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    bots: str | None = None
+    sandbox: bool = False
+    sim_port: int = 8081
+    sim_time_scale: float = 0.25
+    role: Role = "all"
+    max_attempts: int = 5
+    workers: WorkerConfig = field(default_factory=WorkerConfig)
+
+
+class Service:
+    """One agentkit process: build it, ``start()`` it, ``stop()`` it."""
+
+    def __init__(self, settings: Settings, options: RunOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.metrics = Metrics()
+        self.store: Store = store_for_url(settings.database_url,
+                                          max_attempts=options.max_attempts)
+        self.sim: Simulator | None = None
+        self.client: OdygyClient | None = None
+        self.workers: Workers | None = None
+        self.writer: EventWriter | None = None
+        self.server: EmbeddedServer | None = None
+        self.bots: list[Bot] = []
+
+    @property
+    def takes_deliveries(self) -> bool:
+        return self.options.role in ("all", "receiver")
+
+    @property
+    def runs_jobs(self) -> bool:
+        return self.options.role in ("all", "workers")
+
+    async def start(self) -> None:
+        options = self.options
+        if self.runs_jobs:
+            self.bots = load_bots(options.bots or self.settings.bots) if _has_bots(
+                options.bots or self.settings.bots
+            ) else []
+        await self.store.open()
+        base_url = self.settings.base_url
+        if options.sandbox:
+            self.sim = Simulator(SimConfig(api_key=self.settings.api_key,
+                                           time_scale=options.sim_time_scale))
+            await self.sim.start(options.host, options.sim_port)
+            base_url = self.sim.base_url
+        self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url)
+        if self.runs_jobs:
+            dispatcher = Dispatcher(self.bots, self._context)
+            self.workers = Workers(self.store, dispatcher, self.metrics, options.workers)
+            await self.workers.start()
+        if self.takes_deliveries:
+            self.writer = EventWriter(self.store, on_commit=self._committed)
+            await self.writer.start()
+        app = create_receiver_app(
+            secrets=list(self.settings.webhook_secrets),
+            writer=self.writer,
+            metrics=self.metrics,
+            ready=self._not_ready_because,
+            queue_counts=self.store.job_counts,
+        )
+        self.server = EmbeddedServer(app, host=options.host, port=options.port)
+        await self.server.start()
+        if self.sim is not None and self.takes_deliveries:
+            self.sim.add_webhook(self.server.url + WEBHOOK_PATH, self.settings.webhook_secrets[0])
+        log.info(
+            "agentkit.started",
+            role=options.role,
+            url=self.server.url,
+            store=type(self.store).__name__,
+            bots=[bot.name for bot in self.bots],
+            sandbox=options.sandbox,
+            api=base_url,
+        )
+        if self.runs_jobs and not self.bots:
+            log.warning("agentkit.no_bots", bots=options.bots or self.settings.bots)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if self.writer is not None:
+            await self.writer.stop()
+        if self.workers is not None:
+            await self.workers.stop()
+        if self.client is not None:
+            await self.client.aclose()
+        if self.sim is not None:
+            await self.sim.stop()
+        await self.store.close()
+        log.info("agentkit.stopped")
+
+    def _committed(self, count: int) -> None:
+        self.metrics.ingest_batch.observe(count)
+        if self.workers is not None:
+            self.workers.wake()
+
+    async def _not_ready_because(self) -> str | None:
+        try:
+            await self.store.ping()
+        except StoreError as exc:
+            return str(exc)
+        return None
+
+    def _context(self, event: Event, bot: Bot, job: Job) -> Context[Any]:
+        assert self.client is not None
+        return Context(
+            event=event,
+            bot=bot,
+            api=self.client,
+            store=self.store,
+            log=structlog.get_logger(f"agentkit.bots.{bot.name}"),
+            attempt=job.attempts,
+            dry_run=self.settings.dry_run,
+        )
+
+
+def _has_bots(spec: str) -> bool:
+    """The default ./bots may be missing; anything named explicitly must load."""
+    from pathlib import Path
+
+    return not (spec == "./bots" and not Path(spec).exists())
+
+
+async def run_until_signalled(service: Service) -> int:
+    """Start the service, wait for SIGINT or SIGTERM, stop it; the exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start()
+        await stop.wait()
+        log.info("agentkit.stopping")
+    finally:
+        await service.stop()
+    return 0

@@ -1,0 +1,56 @@
+"""Where deliveries, jobs, bot runs and actions are kept: one interface, two engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agentkit.errors import ConfigError
+from agentkit.store.base import (
+    ActionRecord,
+    BotRun,
+    Job,
+    JobRecord,
+    JobSpec,
+    NewEvent,
+    Store,
+    StoredEvent,
+    StoreError,
+    StoreUnavailable,
+)
+
+__all__ = [
+    "ActionRecord",
+    "BotRun",
+    "Job",
+    "JobRecord",
+    "JobSpec",
+    "NewEvent",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredEvent",
+    "store_for_url",
+]
+
+
+def store_for_url(url: str, *, max_attempts: int = Store.default_max_attempts) -> Store:
+    """The store an AGENTKIT_DATABASE_URL names (not yet opened).
+
+    ``sqlite:///relative.db``, ``sqlite:////absolute.db`` (SQLAlchemy's
+    convention) or ``postgresql://user@host:port/db``.
+    """
+    if url.startswith("sqlite:///"):
+        from agentkit.store.sqlite import SqliteStore
+
+        path = url.removeprefix("sqlite:///")
+        if not path:
+            raise ConfigError("AGENTKIT_DATABASE_URL names no SQLite file: sqlite:///agentkit.db")
+        return SqliteStore(Path(path), max_attempts=max_attempts)
+    if url.startswith(("postgresql://", "postgres://")):
+        from agentkit.store.postgres import PostgresStore
+
+        return PostgresStore(url, max_attempts=max_attempts)
+    raise ConfigError(
+        f"AGENTKIT_DATABASE_URL {url!r} is not sqlite:///path.db or postgresql://...: "
+        "set one of those"
+    )

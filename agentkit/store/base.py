@@ -1,0 +1,244 @@
+"""The store: where deliveries are kept, and the jobs, bot runs and actions they lead to.
+
+One interface, two engines (SQLite for one machine, PostgreSQL for several).
+Every method is one transaction; nothing here knows of HTTP or of bots' code.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from agentkit.errors import AgentkitError
+
+JobState = Literal["pending", "running", "done", "dead"]
+JobKind = Literal["route", "bot", "task"]
+ActionState = Literal["started", "done", "failed"]
+
+
+class StoreError(AgentkitError):
+    """The store failed; the operation did not happen."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or cannot write right now; try again later."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A verified delivery, ready to be stored."""
+
+    id: str
+    type: str
+    created_at: datetime
+    call_id: str | None
+    body: bytes
+    routable: bool
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    seq: int
+    type: str
+    created_at: datetime
+    received_at: datetime
+    call_id: str | None
+    body: bytes
+    routable: bool
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job to add: a bot's handling of an event, or a task to run at ``run_at``."""
+
+    kind: JobKind
+    event_id: str
+    bot: str | None = None
+    name: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+    run_at: datetime | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A leased job: hold on to it to finish, retry, dead-letter or hand it back."""
+
+    id: int
+    kind: JobKind
+    event_id: str
+    seq: int
+    call_id: str | None
+    bot: str | None
+    name: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    lease_owner: str
+    last_error: str | None
+    event_body: bytes
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as it stands, for inspection."""
+
+    id: int
+    kind: JobKind
+    event_id: str
+    bot: str | None
+    name: str
+    state: JobState
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One entry of the action log, keyed for idempotency."""
+
+    key: str
+    event_id: str
+    bot: str
+    kind: str
+    state: ActionState
+    detail: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class BotRun:
+    """One run of one bot on one event, as recorded after it ends."""
+
+    job_id: int
+    event_id: str
+    bot: str
+    attempt: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: Literal["ok", "error"]
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Store(abc.ABC):
+    """What agentkit keeps, behind one interface for every engine."""
+
+    default_max_attempts: int = 5
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, and bring the schema to the current version (safe when racing)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store can be read and written now."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    # events
+
+    @abc.abstractmethod
+    async def add_events(self, events: Sequence[NewEvent]) -> list[bool]:
+        """Store events, each with a route job if it is routable, in one transaction.
+
+        Returns, per event, True if it was new and False if its id was stored
+        before (a redelivery: nothing is added). Durable when it returns.
+        """
+
+    @abc.abstractmethod
+    async def get_event(self, event_id: str) -> StoredEvent | None: ...
+
+    @abc.abstractmethod
+    async def count_events(self) -> int: ...
+
+    # jobs
+
+    @abc.abstractmethod
+    async def lease(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+        """Take up to ``limit`` jobs that are due, for ``lease_seconds``.
+
+        Due: pending with ``run_at`` passed, or running with an expired lease
+        (its worker died). A bot job waits while an earlier event of the same
+        call still has an unfinished route job or a job of the same bot.
+        Each lease counts as an attempt.
+        """
+
+    @abc.abstractmethod
+    async def extend(self, job: Job, lease_seconds: float) -> bool:
+        """Extend a held lease; False if it was lost (expired and taken)."""
+
+    @abc.abstractmethod
+    async def finish(self, job: Job, *, follow_ups: Sequence[JobSpec] = ()) -> bool:
+        """Mark a job done and add its follow-up jobs atomically; False if the lease was lost."""
+
+    @abc.abstractmethod
+    async def retry(self, job: Job, error: str, run_at: datetime) -> bool:
+        """Put a failed job back to run again at ``run_at``."""
+
+    @abc.abstractmethod
+    async def dead_letter(self, job: Job, error: str) -> bool:
+        """Give up on a job, keeping its last error."""
+
+    @abc.abstractmethod
+    async def hand_back(self, job: Job) -> bool:
+        """Return an unfinished job (shutdown), not counting the interrupted attempt."""
+
+    @abc.abstractmethod
+    async def add_jobs(self, jobs: Sequence[JobSpec]) -> list[int]:
+        """Add jobs outside any lease (delayed tasks); returns their ids."""
+
+    @abc.abstractmethod
+    async def job_counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+
+    @abc.abstractmethod
+    async def jobs_for_event(self, event_id: str) -> list[JobRecord]: ...
+
+    # bot runs and actions
+
+    @abc.abstractmethod
+    async def record_bot_run(self, run: BotRun) -> None: ...
+
+    @abc.abstractmethod
+    async def bot_runs(self, event_id: str) -> list[BotRun]: ...
+
+    @abc.abstractmethod
+    async def claim_action(
+        self, key: str, *, event_id: str, bot: str, kind: str, detail: dict[str, Any]
+    ) -> tuple[ActionRecord, bool]:
+        """Record an action as started, unless ``key`` is known.
+
+        Returns the record and True if this call created it; for a known key,
+        the existing record and False, so a retry never repeats a done action.
+        """
+
+    @abc.abstractmethod
+    async def settle_action(
+        self, key: str, state: ActionState, detail: dict[str, Any]
+    ) -> ActionRecord:
+        """Record how an action ended, merging ``detail`` into what it holds."""
+
+    @abc.abstractmethod
+    async def get_action(self, key: str) -> ActionRecord | None: ...
+
+    @abc.abstractmethod
+    async def actions_for_event(self, event_id: str) -> list[ActionRecord]: ...

@@ -1,0 +1,149 @@
+"""The store's schema, as numbered migrations for each engine.
+
+A migration is applied once, in order, under a lock every process takes before
+it looks at the version (SQLite: an exclusive transaction; PostgreSQL: an
+advisory lock), so several processes starting at once migrate exactly once.
+Add a migration by appending to both lists; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+SQLITE_MIGRATIONS: list[str] = [
+    # 1: events, jobs, bot runs, the action log
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        received_at REAL NOT NULL,
+        call_id TEXT,
+        routable INTEGER NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        event_id TEXT NOT NULL REFERENCES events(id),
+        seq INTEGER NOT NULL,
+        call_id TEXT,
+        bot TEXT,
+        name TEXT NOT NULL DEFAULT '',
+        payload TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        run_at REAL NOT NULL,
+        lease_owner TEXT,
+        lease_expires_at REAL,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX jobs_once ON jobs (event_id, kind, COALESCE(bot, ''), name);
+    CREATE INDEX jobs_due ON jobs (state, run_at);
+    CREATE INDEX jobs_open_by_call ON jobs (call_id, seq) WHERE state IN ('pending', 'running');
+    CREATE TABLE bot_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        bot TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX bot_runs_by_event ON bot_runs (event_id);
+    CREATE TABLE actions (
+        key TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        bot TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX actions_by_event ON actions (event_id);
+    """,
+]
+
+POSTGRES_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        received_at TIMESTAMPTZ NOT NULL,
+        call_id TEXT,
+        routable BOOLEAN NOT NULL,
+        body BYTEA NOT NULL
+    );
+    CREATE TABLE jobs (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind TEXT NOT NULL,
+        event_id TEXT NOT NULL REFERENCES events(id),
+        seq BIGINT NOT NULL,
+        call_id TEXT,
+        bot TEXT,
+        name TEXT NOT NULL DEFAULT '',
+        payload JSONB NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        run_at TIMESTAMPTZ NOT NULL,
+        lease_owner TEXT,
+        lease_expires_at TIMESTAMPTZ,
+        last_error TEXT,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE UNIQUE INDEX jobs_once ON jobs (event_id, kind, COALESCE(bot, ''), name);
+    CREATE INDEX jobs_due ON jobs (state, run_at);
+    CREATE INDEX jobs_open_by_call ON jobs (call_id, seq) WHERE state IN ('pending', 'running');
+    CREATE TABLE bot_runs (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id BIGINT NOT NULL,
+        event_id TEXT NOT NULL,
+        bot TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0
+    );
+    CREATE INDEX bot_runs_by_event ON bot_runs (event_id);
+    CREATE TABLE actions (
+        key TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        bot TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail JSONB NOT NULL DEFAULT '{}',
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX actions_by_event ON actions (event_id);
+    """,
+]
+
+# The lease rule both engines share, on jobs aliased ``j``: a bot job waits while
+# an earlier event of its call has an open route job or an open job of the same
+# bot, so a bot sees one call's events in arrival order.
+NOT_BLOCKED = """
+    NOT (j.kind = 'bot' AND j.call_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM jobs e
+        WHERE e.call_id = j.call_id AND e.seq < j.seq AND e.state IN ('pending', 'running')
+          AND (e.kind = 'route' OR (e.kind = 'bot' AND e.bot = j.bot))))
+"""
+
+CURRENT_VERSION = len(SQLITE_MIGRATIONS)
+assert len(POSTGRES_MIGRATIONS) == CURRENT_VERSION, "every migration needs both engines"

@@ -1,0 +1,71 @@
+"""A store of each engine for each test: a fresh SQLite file, a fresh PostgreSQL schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from agentkit.store import Store
+from agentkit.store.sqlite import SqliteStore
+
+POSTGRES_URL = os.environ.get(
+    "AGENTKIT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+StoreFactory = Callable[[], Awaitable[Store]]
+
+
+async def postgres_reachable() -> str | None:
+    """None if PostgreSQL answers at POSTGRES_URL, else why not."""
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"no PostgreSQL at {POSTGRES_URL} ({type(exc).__name__}: {exc})"
+    await conn.close()
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
+    """Opens stores of one engine on one database; every store it opens is closed after."""
+    opened: list[Store] = []
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgres":
+        reason = await postgres_reachable()
+        if reason:
+            pytest.skip(f"PostgreSQL tests need a server: {reason}")
+        from agentkit.store.postgres import PostgresStore
+
+        def build() -> Store:
+            return PostgresStore(POSTGRES_URL, schema=schema)
+    else:
+
+        def build() -> Store:
+            return SqliteStore(tmp_path / "agentkit.db")
+
+    async def factory() -> Store:
+        store = build()
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        await store.close()
+    if request.param == "postgres":
+        conn = await asyncpg.connect(POSTGRES_URL)
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> Store:
+    """An open store of the engine under test."""
+    return await make_store()
