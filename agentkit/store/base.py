@@ -135,6 +135,37 @@ class BotRun:
     cost_usd: float = 0.0
 
 
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A model's answer kept for reuse: same model, prompt and input, no new tokens."""
+
+    key: str
+    model: str
+    answer: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class JoinState:
+    """The events of one call a join has seen so far (type to event id), and if it fired."""
+
+    key: str
+    events: dict[str, str]
+    fired: bool
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    """An outbound call agentkit placed, and the action that placed it."""
+
+    call_id: str
+    action_key: str
+    number: str
+    attempt: int
+    created_at: datetime
+
+
 class Store(abc.ABC):
     """What agentkit keeps, behind one interface for every engine."""
 
@@ -242,3 +273,33 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def actions_for_event(self, event_id: str) -> list[ActionRecord]: ...
+
+    # model answers, joins, placed calls
+
+    @abc.abstractmethod
+    async def cached_answer(self, key: str) -> CachedAnswer | None: ...
+
+    @abc.abstractmethod
+    async def cache_answer(self, answer: CachedAnswer) -> None:
+        """Keep an answer; the first one kept for a key stays."""
+
+    @abc.abstractmethod
+    async def join_arrive(self, key: str, event_type: str, event_id: str) -> JoinState:
+        """Record that ``event_type`` (as ``event_id``) reached the join ``key``."""
+
+    @abc.abstractmethod
+    async def join_fire(self, key: str) -> bool:
+        """Mark the join fired; True only for the one call that fired it."""
+
+    @abc.abstractmethod
+    async def join_state(self, key: str) -> JoinState | None: ...
+
+    @abc.abstractmethod
+    async def record_placed_call(self, call: PlacedCall) -> None: ...
+
+    @abc.abstractmethod
+    async def placed_call(self, call_id: str) -> PlacedCall | None: ...
+
+    @abc.abstractmethod
+    async def count_placed_calls(self, number: str, since: datetime) -> int:
+        """How many calls agentkit placed to ``number`` since ``since``."""

@@ -27,10 +27,13 @@ from agentkit.store.base import (
     ActionRecord,
     ActionState,
     BotRun,
+    CachedAnswer,
     Job,
     JobRecord,
     JobSpec,
+    JoinState,
     NewEvent,
+    PlacedCall,
     Store,
     StoredEvent,
     StoreError,
@@ -566,6 +569,76 @@ class PostgresStore(Store):
         ))
         return [_action(row) for row in rows]
 
+
+    # model answers, joins, placed calls
+
+    async def cached_answer(self, key: str) -> CachedAnswer | None:
+        row = await self._read(lambda c: c.fetchrow(
+            "SELECT key, model, answer, prompt_tokens, completion_tokens FROM llm_cache "
+            "WHERE key = $1", key,
+        ))
+        return None if row is None else CachedAnswer(*row)
+
+    async def cache_answer(self, answer: CachedAnswer) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO llm_cache (key, model, answer, prompt_tokens, completion_tokens, "
+                "created_at) VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (key) DO NOTHING",
+                answer.key, answer.model, answer.answer, answer.prompt_tokens,
+                answer.completion_tokens,
+            )
+
+    async def join_arrive(self, key: str, event_type: str, event_id: str) -> JoinState:
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                "INSERT INTO joins (key, events, created_at, updated_at) "
+                "VALUES ($1, jsonb_build_object($2::text, $3::text), now(), now()) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "events = joins.events || jsonb_build_object($2::text, $3::text), "
+                "updated_at = now() RETURNING key, events, fired",
+                key, event_type, event_id,
+            )
+        return JoinState(key=row[0], events=json.loads(row[1]), fired=bool(row[2]))
+
+    async def join_fire(self, key: str) -> bool:
+        async with self._transaction() as conn:
+            fired = await conn.fetchval(
+                "UPDATE joins SET fired = true, updated_at = now() "
+                "WHERE key = $1 AND NOT fired RETURNING true", key,
+            )
+        return bool(fired)
+
+    async def join_state(self, key: str) -> JoinState | None:
+        row = await self._read(lambda c: c.fetchrow(
+            "SELECT key, events, fired FROM joins WHERE key = $1", key
+        ))
+        if row is None:
+            return None
+        return JoinState(key=row[0], events=json.loads(row[1]), fired=bool(row[2]))
+
+    async def record_placed_call(self, call: PlacedCall) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO placed_calls (call_id, action_key, number, attempt, created_at) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO NOTHING",
+                call.call_id, call.action_key, call.number, call.attempt, call.created_at,
+            )
+
+    async def placed_call(self, call_id: str) -> PlacedCall | None:
+        row = await self._read(lambda c: c.fetchrow(
+            "SELECT call_id, action_key, number, attempt, created_at FROM placed_calls "
+            "WHERE call_id = $1", call_id,
+        ))
+        if row is None:
+            return None
+        return PlacedCall(call_id=row[0], action_key=row[1], number=row[2], attempt=row[3],
+                          created_at=row[4])
+
+    async def count_placed_calls(self, number: str, since: datetime) -> int:
+        return int(await self._read(lambda c: c.fetchval(
+            "SELECT COUNT(*) FROM placed_calls WHERE number = $1 AND created_at >= $2",
+            number, since,
+        )))
 
 def _lost_connection(exc: BaseException) -> bool:
     """Whether ``exc`` says the connection was gone before or while it was used."""

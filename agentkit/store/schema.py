@@ -70,6 +70,32 @@ SQLITE_MIGRATIONS: list[str] = [
     );
     CREATE INDEX actions_by_event ON actions (event_id);
     """,
+    # 2: the model answer cache, joins of a call's events, calls agentkit placed
+    """
+    CREATE TABLE llm_cache (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE joins (
+        key TEXT PRIMARY KEY,
+        events TEXT NOT NULL DEFAULT '{}',
+        fired INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE placed_calls (
+        call_id TEXT PRIMARY KEY,
+        action_key TEXT NOT NULL,
+        number TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX placed_calls_by_number ON placed_calls (number, created_at);
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -132,6 +158,31 @@ POSTGRES_MIGRATIONS: list[str] = [
         updated_at TIMESTAMPTZ NOT NULL
     );
     CREATE INDEX actions_by_event ON actions (event_id);
+    """,
+    """
+    CREATE TABLE llm_cache (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE joins (
+        key TEXT PRIMARY KEY,
+        events JSONB NOT NULL DEFAULT '{}',
+        fired BOOLEAN NOT NULL DEFAULT false,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE placed_calls (
+        call_id TEXT PRIMARY KEY,
+        action_key TEXT NOT NULL,
+        number TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX placed_calls_by_number ON placed_calls (number, created_at);
     """,
 ]
 

@@ -24,10 +24,13 @@ from agentkit.store.base import (
     ActionRecord,
     ActionState,
     BotRun,
+    CachedAnswer,
     Job,
     JobRecord,
     JobSpec,
+    JoinState,
     NewEvent,
+    PlacedCall,
     Store,
     StoredEvent,
     StoreError,
@@ -401,6 +404,89 @@ class SqliteStore(Store):
                 (event_id,),
             )
         return [_action(row) for row in rows]
+
+    # model answers, joins, placed calls
+
+    async def cached_answer(self, key: str) -> CachedAnswer | None:
+        async with self._tx(write=False) as db:
+            rows = list(await db.execute_fetchall(
+                "SELECT key, model, answer, prompt_tokens, completion_tokens FROM llm_cache "
+                "WHERE key = ?", (key,),
+            ))
+        return CachedAnswer(*rows[0]) if rows else None
+
+    async def cache_answer(self, answer: CachedAnswer) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO llm_cache (key, model, answer, prompt_tokens, completion_tokens, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                (answer.key, answer.model, answer.answer, answer.prompt_tokens,
+                 answer.completion_tokens, self._clock()),
+            )
+
+    async def join_arrive(self, key: str, event_type: str, event_id: str) -> JoinState:
+        now = self._clock()
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO joins (key, created_at, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING", (key, now, now),
+            )
+            await db.execute(
+                "UPDATE joins SET events = json_set(events, '$.' || json_quote(?), ?), "
+                "updated_at = ? WHERE key = ?", (event_type, event_id, now, key),
+            )
+            state = await self._join(db, key)
+        assert state is not None
+        return state
+
+    async def join_fire(self, key: str) -> bool:
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE joins SET fired = 1, updated_at = ? WHERE key = ? AND fired = 0",
+                (self._clock(), key),
+            )
+            return cursor.rowcount == 1
+
+    async def join_state(self, key: str) -> JoinState | None:
+        async with self._tx(write=False) as db:
+            return await self._join(db, key)
+
+    async def _join(self, db: aiosqlite.Connection, key: str) -> JoinState | None:
+        rows = list(await db.execute_fetchall(
+            "SELECT key, events, fired FROM joins WHERE key = ?", (key,)
+        ))
+        if not rows:
+            return None
+        return JoinState(key=rows[0][0], events=json.loads(rows[0][1]), fired=bool(rows[0][2]))
+
+    async def record_placed_call(self, call: PlacedCall) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO placed_calls (call_id, action_key, number, attempt, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING",
+                (call.call_id, call.action_key, call.number, call.attempt,
+                 call.created_at.timestamp()),
+            )
+
+    async def placed_call(self, call_id: str) -> PlacedCall | None:
+        async with self._tx(write=False) as db:
+            rows = list(await db.execute_fetchall(
+                "SELECT call_id, action_key, number, attempt, created_at FROM placed_calls "
+                "WHERE call_id = ?", (call_id,),
+            ))
+        if not rows:
+            return None
+        r = rows[0]
+        return PlacedCall(call_id=r[0], action_key=r[1], number=r[2], attempt=r[3],
+                          created_at=_dt(r[4]))
+
+    async def count_placed_calls(self, number: str, since: datetime) -> int:
+        async with self._tx(write=False) as db:
+            rows = list(await db.execute_fetchall(
+                "SELECT COUNT(*) FROM placed_calls WHERE number = ? AND created_at >= ?",
+                (number, since.timestamp()),
+            ))
+        return int(rows[0][0])
 
     async def _action(self, db: aiosqlite.Connection, key: str) -> ActionRecord | None:
         rows = list(await db.execute_fetchall(

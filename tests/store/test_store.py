@@ -357,3 +357,47 @@ async def test_settling_an_unknown_action_fails(store: Store) -> None:
 
     with pytest.raises(StoreError, match="claim"):
         await store.settle_action("nope", "done", {})
+
+
+# model answers, joins, placed calls
+
+
+async def test_cached_answer_round_trips(store: Store) -> None:
+    """A kept answer comes back for its key; the first one kept stays."""
+    from agentkit.store import CachedAnswer
+
+    first = CachedAnswer("k1", "gpt-x", '{"a": 1}', 120, 30)
+    await store.cache_answer(first)
+    await store.cache_answer(CachedAnswer("k1", "gpt-x", '{"a": 2}', 1, 1))
+    assert await store.cached_answer("k1") == first
+    assert await store.cached_answer("k2") is None
+
+
+async def test_join_collects_events_and_fires_once(store: Store) -> None:
+    """A join gathers event types in any order and fires for one caller only."""
+    state = await store.join_arrive("bot|h|cal_1", "transcript.ready", "evt_2")
+    assert state.events == {"transcript.ready": "evt_2"} and not state.fired
+    state = await store.join_arrive("bot|h|cal_1", "voicemail.received", "evt_1")
+    assert state.events == {"transcript.ready": "evt_2", "voicemail.received": "evt_1"}
+    assert await store.join_fire("bot|h|cal_1")
+    assert not await store.join_fire("bot|h|cal_1")
+    final = await store.join_state("bot|h|cal_1")
+    assert final is not None and final.fired
+    assert await store.join_state("other") is None
+
+
+async def test_placed_calls_counted_per_number(store: Store) -> None:
+    """Calls agentkit placed are found by call id and counted per number since a time."""
+    from agentkit.store import PlacedCall
+
+    now = datetime.now(UTC)
+    await store.record_placed_call(PlacedCall("cal_a", "k", "+442079460000", 1,
+                                              now - timedelta(days=2)))
+    await store.record_placed_call(PlacedCall("cal_b", "k", "+442079460000", 2, now))
+    await store.record_placed_call(PlacedCall("cal_c", "k2", "+442079460001", 1, now))
+    found = await store.placed_call("cal_b")
+    assert found is not None and (found.action_key, found.attempt) == ("k", 2)
+    assert await store.placed_call("cal_zzz") is None
+    since = now - timedelta(days=1)
+    assert await store.count_placed_calls("+442079460000", since) == 1
+    assert await store.count_placed_calls("+442079460001", since) == 1
