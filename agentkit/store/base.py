@@ -288,8 +288,8 @@ class Store(abc.ABC):
         """Record that ``event_type`` (as ``event_id``) reached the join ``key``."""
 
     @abc.abstractmethod
-    async def join_fire(self, key: str) -> bool:
-        """Mark the join fired; True only for the one call that fired it."""
+    async def join_fire(self, key: str, claimant: str) -> bool:
+        """Mark the join fired by ``claimant``; True for it (again, on its retries), else False."""
 
     @abc.abstractmethod
     async def join_state(self, key: str) -> JoinState | None: ...
@@ -299,6 +299,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def placed_call(self, call_id: str) -> PlacedCall | None: ...
+
+    @abc.abstractmethod
+    async def next_in_rotation(self, name: str) -> int:
+        """0, 1, 2, ... on successive calls for one ``name``, shared by every process."""
 
     @abc.abstractmethod
     async def count_placed_calls(self, number: str, since: datetime) -> int:

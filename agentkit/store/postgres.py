@@ -600,13 +600,21 @@ class PostgresStore(Store):
             )
         return JoinState(key=row[0], events=json.loads(row[1]), fired=bool(row[2]))
 
-    async def join_fire(self, key: str) -> bool:
+    async def join_fire(self, key: str, claimant: str) -> bool:
         async with self._transaction() as conn:
             fired = await conn.fetchval(
-                "UPDATE joins SET fired = true, updated_at = now() "
-                "WHERE key = $1 AND NOT fired RETURNING true", key,
+                "UPDATE joins SET fired = true, fired_by = $2, updated_at = now() "
+                "WHERE key = $1 AND (NOT fired OR fired_by = $2) RETURNING true", key, claimant,
             )
         return bool(fired)
+
+    async def next_in_rotation(self, name: str) -> int:
+        async with self._transaction() as conn:
+            value = await conn.fetchval(
+                "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) "
+                "DO UPDATE SET value = counters.value + 1 RETURNING value", name,
+            )
+        return int(value) - 1
 
     async def join_state(self, key: str) -> JoinState | None:
         row = await self._read(lambda c: c.fetchrow(

@@ -96,6 +96,14 @@ SQLITE_MIGRATIONS: list[str] = [
     );
     CREATE INDEX placed_calls_by_number ON placed_calls (number, created_at);
     """,
+    # 3: which job fired a join (so its retry may fire it again), rotation counters
+    """
+    ALTER TABLE joins ADD COLUMN fired_by TEXT;
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -183,6 +191,13 @@ POSTGRES_MIGRATIONS: list[str] = [
         created_at TIMESTAMPTZ NOT NULL
     );
     CREATE INDEX placed_calls_by_number ON placed_calls (number, created_at);
+    """,
+    """
+    ALTER TABLE joins ADD COLUMN fired_by TEXT;
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
     """,
 ]
 

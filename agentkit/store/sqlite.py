@@ -439,13 +439,22 @@ class SqliteStore(Store):
         assert state is not None
         return state
 
-    async def join_fire(self, key: str) -> bool:
+    async def join_fire(self, key: str, claimant: str) -> bool:
         async with self._tx() as db:
             cursor = await db.execute(
-                "UPDATE joins SET fired = 1, updated_at = ? WHERE key = ? AND fired = 0",
-                (self._clock(), key),
+                "UPDATE joins SET fired = 1, fired_by = ?, updated_at = ? "
+                "WHERE key = ? AND (fired = 0 OR fired_by = ?)",
+                (claimant, self._clock(), key, claimant),
             )
             return cursor.rowcount == 1
+
+    async def next_in_rotation(self, name: str) -> int:
+        async with self._tx() as db:
+            rows = list(await db.execute_fetchall(
+                "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) "
+                "DO UPDATE SET value = value + 1 RETURNING value", (name,),
+            ))
+        return int(rows[0][0]) - 1
 
     async def join_state(self, key: str) -> JoinState | None:
         async with self._tx(write=False) as db:

@@ -379,8 +379,9 @@ async def test_join_collects_events_and_fires_once(store: Store) -> None:
     assert state.events == {"transcript.ready": "evt_2"} and not state.fired
     state = await store.join_arrive("bot|h|cal_1", "voicemail.received", "evt_1")
     assert state.events == {"transcript.ready": "evt_2", "voicemail.received": "evt_1"}
-    assert await store.join_fire("bot|h|cal_1")
-    assert not await store.join_fire("bot|h|cal_1")
+    assert await store.join_fire("bot|h|cal_1", "job-7")
+    assert await store.join_fire("bot|h|cal_1", "job-7")  # its own retry may fire again
+    assert not await store.join_fire("bot|h|cal_1", "job-8")
     final = await store.join_state("bot|h|cal_1")
     assert final is not None and final.fired
     assert await store.join_state("other") is None
@@ -401,3 +402,11 @@ async def test_placed_calls_counted_per_number(store: Store) -> None:
     since = now - timedelta(days=1)
     assert await store.count_placed_calls("+442079460000", since) == 1
     assert await store.count_placed_calls("+442079460001", since) == 1
+
+
+async def test_rotation_counts_per_name(make_store: StoreFactory) -> None:
+    """Rotation counters give 0, 1, 2, ... per name, across stores on one database."""
+    one, two = await make_store(), await make_store()
+    assert [await one.next_in_rotation("team-a"), await two.next_in_rotation("team-a"),
+            await one.next_in_rotation("team-a")] == [0, 1, 2]
+    assert await two.next_in_rotation("team-b") == 0
