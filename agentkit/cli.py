@@ -58,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="how often idle workers look for due jobs (default 0.5)")
     run.add_argument("--sim-port", type=int, default=8081, help="the sandbox simulator's port")
 
+    bots = commands.add_parser("bots", help="list the bots and what they react to",
+                               parents=[common])
+    bots.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
+    bots.add_argument("--json", action="store_true", help="print JSON")
+
+    check = commands.add_parser("check", help="find mistakes in bots and settings before start-up",
+                                parents=[common])
+    check.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
+    check.add_argument("--prompts", default="./prompts", help="the project's prompt folder")
+    check.add_argument("--sandbox", action="store_true", help="check as for agentkit run --sandbox")
+
     sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one",
                               parents=[common])
     sim.add_argument("--host", default="127.0.0.1")
@@ -107,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return await _run(args)
+    if args.command == "bots":
+        return _list_bots(args)
+    if args.command == "check":
+        return _check(args)
     if args.command == "sim":
         if args.action == "voicemail":
             return await _sim_request(
@@ -130,6 +145,49 @@ async def _dispatch(args: argparse.Namespace) -> int:
             )
         return await _serve_sim(args)
     raise CliError(f"unknown command {args.command!r}")
+
+
+def _bots_spec(args: argparse.Namespace) -> str:
+    import os
+
+    return str(args.bots or os.environ.get("AGENTKIT_BOTS") or "./bots")
+
+
+def _list_bots(args: argparse.Namespace) -> int:
+    from agentkit.runtime.loader import load_bots
+
+    bots = load_bots(_bots_spec(args))
+    if args.json:
+        print(json.dumps([bot.describe() for bot in bots], indent=2))
+        return 0
+    if not bots:
+        print(f"no bots in {_bots_spec(args)}")
+        return 0
+    for bot in bots:
+        info = bot.describe()
+        print(f"{bot.name}  (team: {info['team']}, hours: {info['business_hours'] or 'default'})")
+        for handler in info["handlers"]:
+            extra = {k: v for k, v in handler.items() if k not in ("handler", "on")}
+            suffix = f"  {json.dumps(extra)}" if extra else ""
+            print(f"  {handler['on']:<20} -> {handler['handler']}{suffix}")
+        for name in info["after_callback"]:
+            print(f"  {'(after callback)':<20} -> {name}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from agentkit.checks import check_project
+
+    problems, summary = check_project(
+        bots=_bots_spec(args), prompts=args.prompts, sandbox=args.sandbox
+    )
+    for problem in problems:
+        print(f"agentkit check: {problem}", file=sys.stderr)
+    if problems:
+        print(f"agentkit check: {len(problems)} problem(s) found", file=sys.stderr)
+        return 2
+    print(f"ok: {summary}")
+    return 0
 
 
 async def _run(args: argparse.Namespace) -> int:

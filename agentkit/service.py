@@ -10,23 +10,21 @@ from __future__ import annotations
 import asyncio
 import signal
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 
 from agentkit.bot import Bot
-from agentkit.context import Context
-from agentkit.events import Event
 from agentkit.ingress.receiver import WEBHOOK_PATH, create_receiver_app
 from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
-from agentkit.runtime.dispatch import Dispatcher
+from agentkit.runtime.environment import BotEnvironment
 from agentkit.runtime.loader import load_bots
 from agentkit.runtime.worker import WorkerConfig, Workers
 from agentkit.serving import EmbeddedServer
 from agentkit.settings import Settings
 from agentkit.sim import SimConfig, Simulator
-from agentkit.store import Job, Store, StoreError, store_for_url
+from agentkit.store import Store, StoreError, store_for_url
 from agentkit.store.writer import EventWriter
 
 log = structlog.get_logger("agentkit.service")
@@ -46,6 +44,7 @@ class RunOptions:
     sim_time_scale: float = 0.25
     role: Role = "all"
     max_attempts: int = 5
+    prompts: str = "./prompts"
     workers: WorkerConfig = field(default_factory=WorkerConfig)
 
 
@@ -64,6 +63,7 @@ class Service:
         self.writer: EventWriter | None = None
         self.server: EmbeddedServer | None = None
         self.bots: list[Bot] = []
+        self.environment: BotEnvironment | None = None
 
     @property
     def takes_deliveries(self) -> bool:
@@ -88,8 +88,13 @@ class Service:
             base_url = self.sim.base_url
         self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url)
         if self.runs_jobs:
-            dispatcher = Dispatcher(self.bots, self._context)
-            self.workers = Workers(self.store, dispatcher, self.metrics, options.workers)
+            self.environment = BotEnvironment(
+                self.settings, api=self.client, store=self.store, bots=self.bots,
+                prompts=options.prompts,
+            )
+            self.workers = Workers(
+                self.store, self.environment.dispatcher(), self.metrics, options.workers
+            )
             await self.workers.start()
         if self.takes_deliveries:
             self.writer = EventWriter(self.store, on_commit=self._committed)
@@ -126,6 +131,8 @@ class Service:
             await self.workers.stop()
         if self.client is not None:
             await self.client.aclose()
+        if self.environment is not None:
+            await self.environment.aclose()
         if self.sim is not None:
             await self.sim.stop()
         await self.store.close()
@@ -142,18 +149,6 @@ class Service:
         except StoreError as exc:
             return str(exc)
         return None
-
-    def _context(self, event: Event, bot: Bot, job: Job) -> Context[Any]:
-        assert self.client is not None
-        return Context(
-            event=event,
-            bot=bot,
-            api=self.client,
-            store=self.store,
-            log=structlog.get_logger(f"agentkit.bots.{bot.name}"),
-            attempt=job.attempts,
-            dry_run=self.settings.dry_run,
-        )
 
 
 def _has_bots(spec: str) -> bool:

@@ -1,20 +1,44 @@
-"""Routing: which bots get an event, and running a bot's handlers for it."""
+"""Routing: which bots get an event, running a bot's handlers, joins and scheduled tasks.
+
+A route job becomes one bot job per interested bot. A bot job runs the bot's
+handlers for the event; a handler with a join runs once per call, when all
+the joined events have arrived or its timeout (a scheduled task) has passed.
+Tasks are named ``<kind>:<detail>`` and run by the handler registered for
+their kind (callbacks register theirs).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import structlog
 
-from agentkit.bot import Bot
+from agentkit.bot import Bot, Listener
 from agentkit.context import Context
-from agentkit.events import Event, is_routable
-from agentkit.store.base import Job, JobSpec
+from agentkit.events import Event, is_routable, parse_event
+from agentkit.store.base import Job, JobSpec, JoinState, Store
 
 log = structlog.get_logger("agentkit.runtime")
 
-ContextFactory = Callable[[Event, Bot, Job], Context[Any]]
+JOIN_TIMEOUT = "join-timeout"
+
+
+class ContextFactory(Protocol):
+    def __call__(
+        self,
+        event: Event,
+        bot: Bot,
+        job: Job,
+        *,
+        joined: dict[str, Event] | None = None,
+        missing: tuple[str, ...] = (),
+    ) -> Context[Any]: ...
+
+
+TaskHandler = Callable[[Job, Event], Awaitable[list[JobSpec]]]
+RouteHook = Callable[[Event], list[JobSpec]]
 
 
 class UnknownJobError(Exception):
@@ -22,21 +46,35 @@ class UnknownJobError(Exception):
 
 
 class Dispatcher:
-    """Turns route jobs into one job per interested bot, and runs bot jobs."""
+    """Turns route jobs into bot jobs, and runs bot jobs and tasks."""
 
-    def __init__(self, bots: Sequence[Bot], make_context: ContextFactory) -> None:
+    def __init__(
+        self,
+        bots: Sequence[Bot],
+        make_context: ContextFactory,
+        store: Store,
+        *,
+        tasks: Mapping[str, TaskHandler] | None = None,
+        route_hooks: Sequence[RouteHook] = (),
+    ) -> None:
         self.bots = {bot.name: bot for bot in bots}
         self._make_context = make_context
+        self._store = store
+        self._tasks: dict[str, TaskHandler] = {JOIN_TIMEOUT: self._join_timeout, **(tasks or {})}
+        self._route_hooks = route_hooks
 
     def follow_ups(self, event: Event) -> list[JobSpec]:
-        """One bot job per bot with a handler for this event."""
+        """One bot job per bot with a handler for this event, plus the hooks' tasks."""
         if not is_routable(event):
             return []
-        return [
+        jobs = [
             JobSpec("bot", event.id, bot=bot.name)
             for bot in self.bots.values()
             if bot.listeners_for(event)
         ]
+        for hook in self._route_hooks:
+            jobs.extend(hook(event))
+        return jobs
 
     async def run(self, job: Job, event: Event) -> list[JobSpec]:
         """Do a job's work; return the jobs it leads to. Raises if the work failed."""
@@ -45,14 +83,78 @@ class Dispatcher:
             log.debug("event.routed", bots=[spec.bot for spec in follow_ups])
             return follow_ups
         if job.kind == "bot":
-            bot = self.bots.get(job.bot or "")
-            if bot is None:
-                raise UnknownJobError(
-                    f"no bot named {job.bot!r} is loaded in this process: deploy it, or the "
-                    "job is dead-lettered after its attempts"
-                )
-            context = self._make_context(event, bot, job)
-            for listener in bot.listeners_for(event):
-                await listener.handler(context)
+            return await self._run_bot(job, event)
+        kind = job.name.split(":", 1)[0]
+        handler = self._tasks.get(kind)
+        if handler is None:
+            raise UnknownJobError(f"no handler for task {job.name!r} in this process")
+        return await handler(job, event)
+
+    def bot(self, name: str | None) -> Bot:
+        bot = self.bots.get(name or "")
+        if bot is None:
+            raise UnknownJobError(
+                f"no bot named {name!r} is loaded in this process: deploy it, or the job is "
+                "dead-lettered after its attempts"
+            )
+        return bot
+
+    async def _run_bot(self, job: Job, event: Event) -> list[JobSpec]:
+        bot = self.bot(job.bot)
+        follow_ups: list[JobSpec] = []
+        for listener in bot.listeners_for(event):
+            if not listener.join or event.call_id is None:
+                await listener.handler(self._make_context(event, bot, job))
+            else:
+                follow_ups.extend(await self._arrive(bot, listener, event, job))
+        return follow_ups
+
+    # joins
+
+    async def _arrive(
+        self, bot: Bot, listener: Listener, event: Event, job: Job
+    ) -> list[JobSpec]:
+        key = f"{bot.name}|{listener.name}|{event.call_id}"
+        state = await self._store.join_arrive(key, event.type, event.id)
+        if set(listener.event_types) <= set(state.events):
+            await self._fire(bot, listener, key, state, job)
             return []
-        raise UnknownJobError(f"no handler for {job.kind} job {job.name!r}")
+        log.info("join.waiting", handler=listener.name, have=sorted(state.events))
+        timeout_at = datetime.now(UTC) + listener.join_timeout
+        return [
+            JobSpec("task", event.id, bot=bot.name, name=f"{JOIN_TIMEOUT}:{listener.name}",
+                    payload={"key": key}, run_at=timeout_at)
+        ]
+
+    async def _join_timeout(self, job: Job, event: Event) -> list[JobSpec]:
+        bot = self.bot(job.bot)
+        listener = bot.listener(job.name.split(":", 1)[1])
+        if listener is None:
+            raise UnknownJobError(f"bot {bot.name!r} has no handler for {job.name!r}")
+        state = await self._store.join_state(str(job.payload["key"]))
+        if state is None or state.fired:
+            return []
+        if listener.event_type not in state.events:
+            log.warning("join.expired", handler=listener.name, have=sorted(state.events),
+                        reason=f"{listener.event_type} never arrived")
+            return []
+        await self._fire(bot, listener, state.key, state, job)
+        return []
+
+    async def _fire(
+        self, bot: Bot, listener: Listener, key: str, state: JoinState, job: Job
+    ) -> None:
+        if not await self._store.join_fire(key, f"job:{job.id}"):
+            return
+        joined: dict[str, Event] = {}
+        for event_type, event_id in state.events.items():
+            stored = await self._store.get_event(event_id)
+            if stored is not None:
+                joined[event_type] = parse_event(stored.body)
+        missing = tuple(t for t in listener.event_types if t not in joined)
+        primary = joined[listener.event_type]
+        log.info("join.complete" if not missing else "join.timed_out",
+                 handler=listener.name, missing=list(missing))
+        await listener.handler(
+            self._make_context(primary, bot, job, joined=joined, missing=missing)
+        )

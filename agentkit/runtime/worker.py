@@ -14,6 +14,7 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -21,11 +22,15 @@ from typing import Literal
 import structlog
 
 from agentkit.events import parse_event
+from agentkit.llm.usage import Usage
 from agentkit.metrics import Metrics
 from agentkit.runtime.dispatch import Dispatcher
 from agentkit.store.base import BotRun, Job, Store, StoreError
 
 log = structlog.get_logger("agentkit.runtime")
+
+# The model usage of the job running in this task; contexts built for it add to it.
+job_usage: ContextVar[Usage] = ContextVar("agentkit_job_usage")
 
 
 @dataclass
@@ -133,6 +138,8 @@ class Workers:
             job_id=job.id, event_id=job.event_id, bot=job.bot, job_kind=job.kind,
             attempt=job.attempts,
         )
+        usage = Usage()
+        job_usage.set(usage)
         lease = _LeaseKeeper(self._store, job, self.config.lease_seconds)
         heartbeat = asyncio.create_task(lease.keep(asyncio.current_task()))
         outcome: Literal["ok", "error"] = "ok"
@@ -167,7 +174,8 @@ class Workers:
         if job.kind == "bot" and job.bot:
             run = BotRun(job_id=job.id, event_id=job.event_id, bot=job.bot, attempt=job.attempts,
                          started_at=started_at, finished_at=datetime.now(UTC), outcome=outcome,
-                         error=error)
+                         error=error, prompt_tokens=usage.prompt_tokens,
+                         completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd)
             await self._settle(self._store.record_bot_run(run), "record bot run")
 
     async def _failed(self, job: Job, error: str) -> None:

@@ -244,6 +244,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def jobs_for_event(self, event_id: str) -> list[JobRecord]: ...
 
+    @abc.abstractmethod
+    async def count_due(self) -> int:
+        """Jobs running, or pending and due now: work that is not waiting for a later time."""
+
+    @abc.abstractmethod
+    async def scheduled(self, name_prefix: str = "") -> list[JobRecord]:
+        """Pending jobs due later whose name starts with ``name_prefix``, soonest first."""
+
+    @abc.abstractmethod
+    async def reschedule(self, job_id: int, run_at: datetime) -> bool:
+        """Move a pending job to ``run_at`` (say, to run a scheduled callback now)."""
+
     # bot runs and actions
 
     @abc.abstractmethod

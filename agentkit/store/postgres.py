@@ -505,9 +505,29 @@ class PostgresStore(Store):
             "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
             "last_error FROM jobs WHERE event_id = $1 ORDER BY id", event_id,
         ))
-        return [JobRecord(id=r[0], kind=r[1], event_id=r[2], bot=r[3], name=r[4], state=r[5],
-                          attempts=r[6], max_attempts=r[7], run_at=r[8], last_error=r[9])
-                for r in rows]
+        return [_record(r) for r in rows]
+
+    async def count_due(self) -> int:
+        return int(await self._read(lambda c: c.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'running' "
+            "OR (state = 'pending' AND run_at <= now())"
+        )))
+
+    async def scheduled(self, name_prefix: str = "") -> list[JobRecord]:
+        rows = await self._read(lambda c: c.fetch(
+            "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
+            "last_error FROM jobs WHERE state = 'pending' AND run_at > now() "
+            "AND starts_with(name, $1) ORDER BY run_at, id", name_prefix,
+        ))
+        return [_record(r) for r in rows]
+
+    async def reschedule(self, job_id: int, run_at: datetime) -> bool:
+        async with self._transaction() as conn:
+            moved = await conn.fetchval(
+                "UPDATE jobs SET run_at = $2, updated_at = now() "
+                "WHERE id = $1 AND state = 'pending' RETURNING true", job_id, run_at,
+            )
+        return bool(moved)
 
     # bot runs and actions
 
@@ -678,6 +698,11 @@ async def _roll_back(conn: _Connection, tx: Any) -> None:
 def _action(r: Any) -> ActionRecord:
     return ActionRecord(key=r[0], event_id=r[1], bot=r[2], kind=r[3], state=r[4],
                         detail=json.loads(r[5]), created_at=r[6], updated_at=r[7])
+
+
+def _record(r: Any) -> JobRecord:
+    return JobRecord(id=r[0], kind=r[1], event_id=r[2], bot=r[3], name=r[4], state=r[5],
+                     attempts=r[6], max_attempts=r[7], run_at=r[8], last_error=r[9])
 
 
 def _job(r: Any) -> Job:

@@ -319,6 +319,32 @@ class SqliteStore(Store):
             ids.append(int(rows[0][0]))
         return ids
 
+    async def count_due(self) -> int:
+        async with self._tx(write=False) as db:
+            rows = list(await db.execute_fetchall(
+                "SELECT COUNT(*) FROM jobs WHERE state = 'running' "
+                "OR (state = 'pending' AND run_at <= ?)", (self._clock(),),
+            ))
+        return int(rows[0][0])
+
+    async def scheduled(self, name_prefix: str = "") -> list[JobRecord]:
+        async with self._tx(write=False) as db:
+            rows = await db.execute_fetchall(
+                "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
+                "last_error FROM jobs WHERE state = 'pending' AND run_at > ? "
+                "AND substr(name, 1, ?) = ? ORDER BY run_at, id",
+                (self._clock(), len(name_prefix), name_prefix),
+            )
+        return [_record(r) for r in rows]
+
+    async def reschedule(self, job_id: int, run_at: datetime) -> bool:
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET run_at = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+                (run_at.timestamp(), self._clock(), job_id),
+            )
+            return cursor.rowcount == 1
+
     async def job_counts(self) -> dict[str, int]:
         async with self._tx(write=False) as db:
             rows = await db.execute_fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
@@ -332,9 +358,7 @@ class SqliteStore(Store):
                 "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
                 "last_error FROM jobs WHERE event_id = ? ORDER BY id", (event_id,),
             )
-        return [JobRecord(id=r[0], kind=r[1], event_id=r[2], bot=r[3], name=r[4], state=r[5],
-                          attempts=r[6], max_attempts=r[7], run_at=_dt(r[8]), last_error=r[9])
-                for r in rows]
+        return [_record(r) for r in rows]
 
     # bot runs and actions
 
@@ -510,6 +534,11 @@ _ACTION_COLUMNS = "key, event_id, bot, kind, state, detail, created_at, updated_
 def _action(r: Any) -> ActionRecord:
     return ActionRecord(key=r[0], event_id=r[1], bot=r[2], kind=r[3], state=r[4],
                         detail=json.loads(r[5]), created_at=_dt(r[6]), updated_at=_dt(r[7]))
+
+
+def _record(r: Any) -> JobRecord:
+    return JobRecord(id=r[0], kind=r[1], event_id=r[2], bot=r[3], name=r[4], state=r[5],
+                     attempts=r[6], max_attempts=r[7], run_at=_dt(r[8]), last_error=r[9])
 
 
 def _job(r: Any) -> Job:

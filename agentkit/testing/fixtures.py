@@ -9,6 +9,7 @@ import pytest
 from agentkit.odygy import OdygyClient
 from agentkit.sim import Simulator
 from agentkit.sim.config import Delivery, SimConfig, Timings
+from agentkit.testing.fake_llm import FakeLlm
 from agentkit.testing.recorder import HttpRecorder
 
 
@@ -50,3 +51,10 @@ async def recorder() -> AsyncIterator[HttpRecorder]:
     """An HTTP endpoint on loopback that records every request posted to it."""
     async with HttpRecorder() as sink:
         yield sink
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLlm]:
+    """A fake OpenAI-compatible model server on loopback; point an LlmClient at ``base_url``."""
+    async with FakeLlm() as fake:
+        yield fake

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-T = TypeVar("T")
+from collections.abc import Callable
+from typing import Any
 
 
 async def wait_until(
-    condition: Callable[[], T | Awaitable[T]],
+    condition: Callable[[], Any],
     *,
     timeout: float = 5.0,
     interval: float = 0.005,
     message: str = "condition",
-) -> T:
+) -> Any:
     """Return the first truthy value of ``condition()``; raise TimeoutError at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

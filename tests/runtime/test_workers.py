@@ -14,12 +14,12 @@ import structlog
 
 from agentkit.bot import Bot
 from agentkit.context import Context
-from agentkit.events import Event
 from agentkit.metrics import Metrics
 from agentkit.odygy import OdygyClient
-from agentkit.runtime.dispatch import Dispatcher
+from agentkit.runtime.environment import BotEnvironment
 from agentkit.runtime.worker import WorkerConfig, Workers, retry_delay
-from agentkit.store import Job, JobSpec, NewEvent, Store
+from agentkit.settings import Settings
+from agentkit.store import JobSpec, NewEvent, Store
 from agentkit.store.sqlite import SqliteStore
 from agentkit.testing import wait_until
 from agentkit.testing.deliveries import envelope
@@ -42,13 +42,10 @@ class Harness:
         default_factory=lambda: OdygyClient(api_key="unused", base_url="http://127.0.0.1:9/v1")
     )
 
-    def context(self, event: Event, bot: Bot, job: Job) -> Context[Any]:
-        return Context(event=event, bot=bot, api=self.client, store=self.store,
-                       log=structlog.get_logger(f"agentkit.bots.{bot.name}"),
-                       attempt=job.attempts)
-
     async def start(self) -> Workers:
-        self.workers = Workers(self.store, Dispatcher(self.bots, self.context), self.metrics,
+        settings = Settings.from_env({}, sandbox=True, env_file=None)
+        environment = BotEnvironment(settings, api=self.client, store=self.store, bots=self.bots)
+        self.workers = Workers(self.store, environment.dispatcher(), self.metrics,
                                self.config, owner="test-worker")
         await self.workers.start()
         return self.workers

@@ -410,3 +410,17 @@ async def test_rotation_counts_per_name(make_store: StoreFactory) -> None:
     assert [await one.next_in_rotation("team-a"), await two.next_in_rotation("team-a"),
             await one.next_in_rotation("team-a")] == [0, 1, 2]
     assert await two.next_in_rotation("team-b") == 0
+
+
+async def test_due_scheduled_and_rescheduled(store: Store) -> None:
+    """Jobs due later are listed as scheduled, not due, until moved to now."""
+    await store.add_events([event(1, routable=False)])
+    later = datetime.now(UTC) + timedelta(hours=3)
+    (job_id,) = await store.add_jobs([JobSpec("task", "evt_1", bot="a", name="callback:k:1",
+                                              run_at=later)])
+    await store.add_jobs([JobSpec("task", "evt_1", bot="a", name="other", run_at=later)])
+    assert await store.count_due() == 0
+    assert [j.name for j in await store.scheduled("callback:")] == ["callback:k:1"]
+    assert await store.reschedule(job_id, datetime.now(UTC))
+    assert await store.count_due() == 1
+    assert [j.name for j in await store.scheduled()] == ["other"]

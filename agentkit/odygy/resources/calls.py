@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from agentkit.odygy.models import (
@@ -64,21 +64,10 @@ class CallsResource(Resource):
         )
 
         async def reconcile(since: float) -> Call | None:
-            after = datetime.fromtimestamp(math.floor(since) - CLOCK_SKEW_SECONDS, UTC)
-            async for call in self.list(
-                from_=body.from_, to=body.to, direction="outbound", started_after=after, limit=100
-            ):
-                if call.started_at < after:
-                    break
-                if (
-                    call.from_ == body.from_
-                    and call.to == body.to
-                    and call.direction == "outbound"
-                    and (body.user_id is None or call.user_id == body.user_id)
-                    and call.id not in self._claimed
-                ):
-                    return call
-            return None
+            return await self.find_placed(
+                from_=body.from_, to=body.to, user_id=body.user_id,
+                since=datetime.fromtimestamp(since, UTC), exclude=self._claimed,
+            )
 
         call = await self._transport.create(
             "/calls",
@@ -89,6 +78,37 @@ class CallsResource(Resource):
         )
         self._claim(call.id)
         return call
+
+    async def find_placed(
+        self,
+        *,
+        from_: str,
+        to: str,
+        since: datetime,
+        user_id: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> Call | None:
+        """An outbound call from ``from_`` to ``to`` started since ``since``, if there is one.
+
+        How a caller finds out whether an attempt whose answer was lost made a
+        call. ``since`` is widened by the clock skew allowed between us and the
+        API; calls in ``exclude`` (already accounted for) are skipped.
+        """
+        after = datetime.fromtimestamp(math.floor(since.timestamp()) - CLOCK_SKEW_SECONDS, UTC)
+        async for call in self.list(
+            from_=from_, to=to, direction="outbound", started_after=after, limit=100
+        ):
+            if call.started_at < after:
+                break
+            if (
+                call.from_ == from_
+                and call.to == to
+                and call.direction == "outbound"
+                and (user_id is None or call.user_id == user_id)
+                and call.id not in exclude
+            ):
+                return call
+        return None
 
     def _claim(self, call_id: str) -> None:
         self._claimed[call_id] = None

@@ -1,0 +1,1 @@
+"""Actions a bot takes: callbacks, flow updates, escalations, notifications; the dial policy."""

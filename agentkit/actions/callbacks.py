@@ -1,0 +1,369 @@
+"""Callbacks: a click-to-call back to a caller, placed once, inside business hours, retried.
+
+The life of one callback, all of it in the action log under one key:
+
+1. requested by a handler: the dial policy checks the number; outside
+   business hours it is scheduled (a task at the next opening, urgent first);
+2. placed: an agent of the bot's team (round robin) rings first, from the
+   number the caller called, to the caller;
+3. followed: the callback's ``call.completed`` says reached (done), or busy /
+   no answer / voicemail, retried after ``retry_after`` up to ``max_attempts``;
+4. cancelled before any attempt when the caller has been reached meanwhile
+   (they called again and were answered, or an agent called them).
+
+The bot's ``after_callback`` handlers hear how it ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import structlog
+
+from agentkit.actions.hours import BusinessHours
+from agentkit.actions.record import ActionLog, action_key
+from agentkit.bot import Bot, Team, Urgency
+from agentkit.errors import AgentkitError, ApiStatusError
+from agentkit.events import CallCompleted, Event
+from agentkit.odygy.client import OdygyClient
+from agentkit.odygy.models import User
+from agentkit.odygy.resources._base import NOT_GIVEN
+from agentkit.store.base import ActionRecord, Job, JobSpec, PlacedCall, Store
+
+log = structlog.get_logger("agentkit.actions")
+
+CALLBACK_TASK = "callback"
+OUTCOME_TASK = "callback-outcome"
+AFTER_TASK = "after-callback"
+_PRIORITY_DELAY = {"urgent": 0, "high": 5, "normal": 10, "low": 15}
+
+Status = Literal["placed", "scheduled", "refused", "cancelled", "dry_run", "in_progress", "done"]
+Outcome = Literal["reached", "unreached", "cancelled", "refused", "failed"]
+
+
+class ActionError(AgentkitError):
+    """An action was asked for in a way that cannot work; the message says why."""
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What a callback request led to, right now."""
+
+    status: Status
+    key: str
+    call_id: str | None = None
+    at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """How a callback ended, for ``after_callback`` handlers."""
+
+    key: str
+    outcome: Outcome
+    to: str
+    attempts: int
+    call_ids: tuple[str, ...]
+    reason: str
+    origin_event_id: str
+    escalation: bool
+
+
+AfterCallback = Callable[[Bot, Job, Event, CallbackOutcome], Awaitable[None]]
+
+
+def caller_of(event: Event) -> str | None:
+    """Who called, for the events that say: the ``from`` of an inbound call or voicemail."""
+    data = getattr(event, "data", None)
+    if getattr(data, "direction", "inbound") != "inbound":
+        return getattr(data, "to", None)
+    return getattr(data, "from_", None)
+
+
+def number_called(event: Event) -> str | None:
+    """The account's number involved: what the caller dialled, or what we called from."""
+    data = getattr(event, "data", None)
+    if getattr(data, "direction", "inbound") != "inbound":
+        return getattr(data, "from_", None)
+    return getattr(data, "to", None)
+
+
+class Callbacks:
+    """Places and follows every callback of this process's bots."""
+
+    def __init__(
+        self,
+        api: OdygyClient,
+        store: Store,
+        bots: Mapping[str, Bot],
+        *,
+        default_hours: BusinessHours,
+        after_callback: AfterCallback,
+    ) -> None:
+        self._api = api
+        self._store = store
+        self._bots = bots
+        self._default_hours = default_hours
+        self._after_callback = after_callback
+        self._account_country: str | None = None
+
+    # requested by a handler
+
+    async def request(
+        self,
+        record: ActionLog,
+        event: Event,
+        bot: Bot,
+        *,
+        to: str | None,
+        from_: str | None,
+        urgency: Urgency,
+        reason: str,
+        team: Team,
+        name: str,
+        escalation: bool,
+    ) -> CallbackResult:
+        kind = "escalation" if escalation else "callback"
+        key = record.key(kind, name)
+        caller = caller_of(event)
+        to, from_ = to or caller, from_ or number_called(event)
+        if to is None or from_ is None:
+            raise ActionError(
+                f"{kind}: event {event.type} names no caller or number; pass to= and from_="
+            )
+        detail: dict[str, Any] = {
+            "to": to, "from": from_, "urgency": urgency, "reason": reason,
+            "team": team.describe(),
+            "escalation": escalation, "origin_call_id": event.call_id, "caller": caller,
+            "attempts": 0, "call_ids": [],
+        }
+        refusal = await self._refusal(event, bot, to, caller)
+        if refusal is not None:
+            claim = await record.claim(key, kind, detail)
+            if not claim.finished:
+                await record.settle(key, "failed", outcome="refused", reason=refusal)
+                log.warning("callback.refused", key=key, reason=refusal)
+            return CallbackResult("refused", key, reason=refusal)
+        if record.dry_run:
+            await record.dry(key, kind, detail)
+            return CallbackResult("dry_run", key)
+        claim = await record.claim(key, kind, detail)
+        if claim.finished:
+            return CallbackResult("done", key, reason=claim.record.detail.get("outcome"))
+        if not claim.fresh and claim.record.detail.get("state") in (
+            "scheduled", "placed", "retry_scheduled"
+        ):
+            return CallbackResult("in_progress", key)
+        return await self._attempt(claim.record, bot, 1)
+
+    async def _refusal(self, event: Event, bot: Bot, to: str, caller: str | None) -> str | None:
+        if event.call_id and await self._store.placed_call(event.call_id) is not None:
+            return "the event comes from a call agentkit placed; it never starts another"
+        since = datetime.now(UTC) - timedelta(days=1)
+        decision = bot.dial_policy.check(
+            to,
+            account_country=await self._country(),
+            caller_number=caller,
+            placed_today=await self._store.count_placed_calls(to, since),
+        )
+        return None if decision.allowed else decision.reason
+
+    async def _country(self) -> str:
+        if self._account_country is None:
+            self._account_country = (await self._api.account.retrieve()).country
+        return self._account_country
+
+    # one attempt: place now, or schedule
+
+    async def _attempt(self, record: ActionRecord, bot: Bot, attempt: int) -> CallbackResult:
+        key, detail = record.key, record.detail
+        now = datetime.now(UTC)
+        if attempt > 1 or detail.get("state") in ("scheduled", "retry_scheduled"):
+            reached = await self._reached_since(detail, record.created_at)
+            if reached:
+                await self._finish(record, bot, "done", "cancelled",
+                                   f"the caller was reached meanwhile ({reached})")
+                return CallbackResult("cancelled", key, reason=reached)
+        hours = bot.business_hours or self._default_hours
+        if not hours.is_open(now):
+            return await self._schedule(record, bot, attempt, hours.next_opening(now))
+        return await self._place(record, bot, attempt)
+
+    async def _schedule(
+        self, record: ActionRecord, bot: Bot, attempt: int, opening: datetime
+    ) -> CallbackResult:
+        at = opening + timedelta(seconds=_PRIORITY_DELAY[str(record.detail["urgency"])])
+        await self._store.add_jobs([
+            JobSpec("task", record.event_id, bot=bot.name,
+                    name=f"{CALLBACK_TASK}:{record.key}:{attempt}",
+                    payload={"key": record.key, "attempt": attempt}, run_at=at)
+        ])
+        state = "scheduled" if attempt == 1 else "retry_scheduled"
+        await self._store.settle_action(record.key, "started",
+                                        {"state": state, "next_at": at.isoformat()})
+        log.info("callback.scheduled", key=record.key, attempt=attempt, at=at.isoformat())
+        return CallbackResult("scheduled", record.key, at=at)
+
+    async def _place(self, record: ActionRecord, bot: Bot, attempt: int) -> CallbackResult:
+        key, detail = record.key, record.detail
+        to, from_ = str(detail["to"]), str(detail["from"])
+        known = list(detail.get("call_ids", []))
+        if detail.get("placing_attempt") == attempt and len(known) < attempt:
+            # A run died between placing and recording: look before placing again.
+            found = await self._api.calls.find_placed(
+                from_=from_, to=to, since=record.updated_at - timedelta(minutes=1),
+                exclude=set(known),
+            )
+            if found is not None:
+                return await self._placed(record, attempt, found.id, found.user_id)
+        team = Team(**detail["team"])
+        agent = await self._pick(bot, team)
+        await self._store.settle_action(key, "started", {"placing_attempt": attempt})
+        try:
+            call = await self._api.calls.create(
+                from_=from_, to=to, user_id=agent.id if agent else NOT_GIVEN
+            )
+        except ApiStatusError as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                await self._finish(record, bot, "failed", "failed",
+                                   f"phone.systems refused the call: {exc.message}")
+                return CallbackResult("refused", key, reason=exc.message)
+            raise
+        return await self._placed(record, attempt, call.id, agent.id if agent else None)
+
+    async def _placed(
+        self, record: ActionRecord, attempt: int, call_id: str, agent_id: str | None
+    ) -> CallbackResult:
+        await self._store.record_placed_call(
+            PlacedCall(call_id, record.key, str(record.detail["to"]), attempt, datetime.now(UTC))
+        )
+        call_ids = [*record.detail.get("call_ids", []), call_id]
+        await self._store.settle_action(
+            record.key, "started",
+            {"state": "placed", "attempts": attempt, "call_ids": call_ids, "agent": agent_id},
+        )
+        log.info("callback.placed", key=record.key, attempt=attempt, call_id=call_id,
+                 agent=agent_id)
+        return CallbackResult("placed", record.key, call_id=call_id)
+
+    async def _pick(self, bot: Bot, team: Team) -> User | None:
+        members = [
+            user async for user in self._api.users.list(limit=100)
+            if (team.role is not None and user.role == team.role)
+            or user.id in team.users or user.email in team.users or user.extension in team.users
+        ]
+        if not members:
+            log.warning("callback.team_empty", bot=bot.name, team=team.role or list(team.users))
+            return None
+        members.sort(key=lambda user: user.id)
+        turn = await self._store.next_in_rotation(f"{bot.name}:{team.role or ','.join(team.users)}")
+        return members[turn % len(members)]
+
+    async def _reached_since(self, detail: dict[str, Any], since: datetime) -> str | None:
+        """Why the caller counts as reached since ``since``, or None."""
+        caller = str(detail["to"])
+        ours = set(detail.get("call_ids", []))
+        async for call in self._api.calls.list(from_=caller, status="completed",
+                                               started_after=since, limit=20):
+            return f"they called again and were answered ({call.id})"
+        async for call in self._api.calls.list(to=caller, direction="outbound",
+                                               status="completed", started_after=since, limit=20):
+            if call.id not in ours:
+                return f"an agent called them ({call.id})"
+        return None
+
+    # tasks
+
+    def route_hook(self, event: Event) -> list[JobSpec]:
+        """Every outbound call.completed gets a look: it may end one of our callbacks."""
+        if isinstance(event, CallCompleted) and event.data.direction == "outbound":
+            return [JobSpec("task", event.id, name=OUTCOME_TASK)]
+        return []
+
+    async def run_scheduled(self, job: Job, event: Event) -> list[JobSpec]:
+        """The ``callback:`` task: a scheduled or retried attempt comes due."""
+        record = await self._store.get_action(str(job.payload["key"]))
+        if record is None or record.state in ("done", "failed"):
+            return []
+        bot = self._bots.get(record.bot)
+        if bot is None:
+            raise ActionError(f"callback {record.key}: its bot {record.bot!r} is not loaded")
+        attempt = int(job.payload["attempt"])
+        if record.detail.get("attempts", 0) >= attempt:
+            return []  # this attempt was placed already
+        await self._attempt(record, bot, attempt)
+        return []
+
+    async def follow(self, job: Job, event: Event) -> list[JobSpec]:
+        """The ``callback-outcome`` task: a callback's call ended; done, retry or give up."""
+        if not isinstance(event, CallCompleted):
+            return []
+        placed = await self._store.placed_call(event.data.id)
+        if placed is None:
+            return []
+        record = await self._store.get_action(placed.action_key)
+        if record is None or record.state in ("done", "failed"):
+            return []
+        bot = self._bots.get(record.bot)
+        if bot is None:
+            raise ActionError(f"callback {record.key}: its bot {record.bot!r} is not loaded")
+        status = event.data.status
+        if status == "completed":
+            await self._finish(record, bot, "done", "reached",
+                               f"answered, talked {event.data.duration} s")
+            return []
+        policy = bot.callbacks
+        if status in policy.retry_on and placed.attempt < policy.max_attempts:
+            hours = bot.business_hours or self._default_hours
+            at = hours.next_opening(datetime.now(UTC) + policy.retry_after)
+            await self._schedule(record, bot, placed.attempt + 1, at)
+            log.info("callback.unanswered", key=record.key, status=status,
+                     attempt=placed.attempt)
+            return []
+        await self._finish(record, bot, "failed", "unreached",
+                           f"{status} on attempt {placed.attempt} of {policy.max_attempts}")
+        return []
+
+    async def _finish(
+        self,
+        record: ActionRecord,
+        bot: Bot,
+        state: Literal["done", "failed"],
+        outcome: Outcome,
+        reason: str,
+    ) -> None:
+        settled = await self._store.settle_action(record.key, state,
+                                                  {"outcome": outcome, "reason": reason})
+        detail = settled.detail
+        result = CallbackOutcome(
+            key=record.key, outcome=outcome, to=str(detail["to"]),
+            attempts=int(detail.get("attempts", 0)),
+            call_ids=tuple(detail.get("call_ids", [])), reason=reason,
+            origin_event_id=record.event_id, escalation=bool(detail.get("escalation")),
+        )
+        log.info("callback.finished", key=record.key, outcome=outcome, reason=reason)
+        if bot.callback_listeners:
+            # Its own job, so that a failing after_callback handler is retried alone.
+            await self._store.add_jobs([
+                JobSpec("task", record.event_id, bot=bot.name,
+                        name=f"{AFTER_TASK}:{record.key}", payload=asdict(result))
+            ])
+
+    async def run_after_callback(self, job: Job, event: Event) -> list[JobSpec]:
+        """The ``after-callback`` task: tell the bot how its callback ended."""
+        bot = self._bots.get(job.bot or "")
+        if bot is None:
+            raise ActionError(f"{job.name}: its bot {job.bot!r} is not loaded")
+        payload = dict(job.payload)
+        payload["call_ids"] = tuple(payload.get("call_ids", ()))
+        await self._after_callback(bot, job, event, CallbackOutcome(**payload))
+        return []
+
+
+def callback_key(event_id: str, bot: str, name: str = "") -> str:
+    """The action-log key of a bot's callback for an event."""
+    return action_key(event_id, bot, "callback", name)

@@ -1,0 +1,145 @@
+"""Call-flow changes: validated before sending, recorded with before and after, revertible."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from agentkit.actions.record import ActionLog
+from agentkit.errors import ConflictError, RequestValidationError
+from agentkit.odygy.client import OdygyClient
+from agentkit.odygy.models import CallFlow, CallFlowUpdate, flow_problems, validate_request
+from agentkit.odygy.resources._base import NOT_GIVEN
+from agentkit.store.base import Store
+
+log = structlog.get_logger("agentkit.actions")
+
+
+class FlowChangeError(RequestValidationError):
+    """A flow change was refused before it was sent; the message says why."""
+
+
+def _shape(flow: CallFlow) -> dict[str, Any]:
+    dumped = flow.model_dump(mode="json", exclude_none=True)
+    return {"name": dumped["name"], "entry": dumped["entry"], "blocks": dumped["blocks"]}
+
+
+class FlowChanges:
+    """Changes to call flows and number routing, through the action log."""
+
+    def __init__(self, api: OdygyClient, store: Store) -> None:
+        self._api = api
+        self._store = store
+
+    async def update(
+        self,
+        record: ActionLog,
+        flow_id: str,
+        *,
+        name: str | None = None,
+        entry: str | None = None,
+        blocks: Mapping[str, Any] | None = None,
+        key_name: str = "",
+    ) -> dict[str, Any]:
+        """Change a flow once per event; returns the recorded ``{"before", "after"}``."""
+        key = record.key("update_flow", key_name or flow_id)
+        before = await self._api.call_flows.retrieve(flow_id)
+        after = self._merged(before, name=name, entry=entry, blocks=blocks)
+        detail = {"flow_id": flow_id, "before": _shape(before), "after": after}
+        if record.dry_run:
+            await record.dry(key, "update_flow", detail)
+            return detail
+        claim = await record.claim(key, "update_flow", detail)
+        if claim.finished:
+            return dict(claim.record.detail)
+        await self._api.call_flows.update(
+            flow_id, name=after["name"], entry=after["entry"], blocks=after["blocks"]
+        )
+        await record.settle(key, "done", outcome="changed")
+        return {"flow_id": flow_id, **claim.record.detail}
+
+    async def revert(self, record: ActionLog, change_key: str, *, force: bool = False) -> None:
+        """Put a flow back as it was before the recorded change ``change_key``.
+
+        Refused (ConflictError) when the flow changed again since, unless ``force``.
+        """
+        change = await self._store.get_action(change_key)
+        if change is None or change.kind != "update_flow" or change.state != "done":
+            raise FlowChangeError(f"no completed flow change {change_key!r} to revert")
+        flow_id = str(change.detail["flow_id"])
+        current = _shape(await self._api.call_flows.retrieve(flow_id))
+        if current != change.detail["after"] and not force:
+            raise ConflictError(
+                f"call flow {flow_id} changed after {change_key}; revert with force=True to "
+                "overwrite the newer change",
+                status=409, code="conflict",
+            )
+        before = change.detail["before"]
+        key = record.key("revert_flow", change_key)
+        detail = {"flow_id": flow_id, "before": current, "after": before, "reverts": change_key}
+        if record.dry_run:
+            await record.dry(key, "revert_flow", detail)
+            return
+        claim = await record.claim(key, "revert_flow", detail)
+        if claim.finished:
+            return
+        await self._api.call_flows.update(
+            flow_id, name=before["name"], entry=before["entry"], blocks=before["blocks"]
+        )
+        await record.settle(key, "done", outcome="reverted")
+
+    async def attach_number(
+        self, record: ActionLog, number_id: str, call_flow_id: str, *, key_name: str = ""
+    ) -> dict[str, Any]:
+        """Route a number into another flow, recording the flow it had before."""
+        key = record.key("attach_number", key_name or f"{number_id}:{call_flow_id}")
+        numbers = {n.id: n async for n in self._api.numbers.list(limit=100)}
+        number = numbers.get(number_id)
+        if number is None:
+            raise FlowChangeError(f"the account has no number {number_id!r}")
+        detail = {"number_id": number_id, "before": number.call_flow_id, "after": call_flow_id}
+        if record.dry_run:
+            await record.dry(key, "attach_number", detail)
+            return detail
+        claim = await record.claim(key, "attach_number", detail)
+        if claim.finished:
+            return dict(claim.record.detail)
+        await self._api.numbers.attach(number_id, call_flow_id=call_flow_id)
+        await record.settle(key, "done", outcome="attached")
+        return dict(claim.record.detail)
+
+    @staticmethod
+    def _merged(
+        flow: CallFlow,
+        *,
+        name: str | None,
+        entry: str | None,
+        blocks: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        current = _shape(flow)
+        change = {
+            "name": name if name is not None else NOT_GIVEN,
+            "entry": entry if entry is not None else NOT_GIVEN,
+            "blocks": dict(blocks) if blocks is not None else NOT_GIVEN,
+        }
+        given = {k: v for k, v in change.items() if v is not NOT_GIVEN}
+        if not given:
+            raise FlowChangeError("update_flow needs at least one of name, entry or blocks")
+        try:
+            checked = validate_request(CallFlowUpdate, given)
+        except Exception as exc:
+            raise FlowChangeError(f"the flow change is invalid: {exc}") from None
+        merged_blocks = checked.blocks if checked.blocks is not None else flow.blocks
+        merged_entry = checked.entry or flow.entry
+        problems = flow_problems(merged_entry, dict(merged_blocks))
+        if problems:
+            raise FlowChangeError(f"the changed flow would be broken: {'; '.join(problems)}")
+        return {
+            "name": checked.name or current["name"],
+            "entry": merged_entry,
+            "blocks": {
+                k: v.model_dump(mode="json", exclude_none=True) for k, v in merged_blocks.items()
+            },
+        }

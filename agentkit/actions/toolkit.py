@@ -1,0 +1,146 @@
+"""``ctx.actions``: what a handler may do, each action once per event and bot.
+
+Every action is keyed by (event, bot, action[, name]) in the action log, so a
+handler that runs again after a failure, or on a redelivered event, never
+repeats what was done. With AGENTKIT_DRY_RUN=1 actions are decided and logged
+but not executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from agentkit.actions.callbacks import CallbackOutcome, CallbackResult, Callbacks
+from agentkit.actions.flows import FlowChanges
+from agentkit.actions.notify import ChatMessage, Notifier
+from agentkit.actions.record import ActionLog
+from agentkit.bot import Bot, Team, Urgency
+from agentkit.events import Event
+
+log = structlog.get_logger("agentkit.actions")
+
+__all__ = ["Actions", "CallbackOutcome", "CallbackResult"]
+
+
+class Actions:
+    """The actions of one bot's run on one event."""
+
+    def __init__(
+        self,
+        *,
+        record: ActionLog,
+        event: Event,
+        bot: Bot,
+        callbacks: Callbacks,
+        flows: FlowChanges,
+        notifier: Notifier,
+    ) -> None:
+        self._record = record
+        self._event = event
+        self._bot = bot
+        self._callbacks = callbacks
+        self._flows = flows
+        self._notifier = notifier
+
+    async def callback(
+        self,
+        *,
+        to: str | None = None,
+        from_: str | None = None,
+        urgency: Urgency = "normal",
+        reason: str = "",
+        team: Team | None = None,
+        name: str = "",
+    ) -> CallbackResult:
+        """Call the caller back (``to`` defaults to them, ``from_`` to the number they called).
+
+        The number must pass the bot's dial policy; outside business hours the
+        call is scheduled for the next opening; the bot's team rings first.
+        """
+        return await self._callbacks.request(
+            self._record, self._event, self._bot, to=to, from_=from_, urgency=urgency,
+            reason=reason, team=team or self._bot.team, name=name, escalation=False,
+        )
+
+    async def escalate(
+        self,
+        *,
+        reason: str,
+        urgency: Urgency | None = None,
+        alert: bool = True,
+        to: str | None = None,
+        name: str = "",
+    ) -> CallbackResult:
+        """Hand the follow-up to the escalation team (supervisors) and alert the chat channel."""
+        escalation = self._bot.escalation
+        result = await self._callbacks.request(
+            self._record, self._event, self._bot, to=to, from_=None,
+            urgency=urgency or escalation.urgency, reason=reason, team=escalation.team,
+            name=name, escalation=True,
+        )
+        if alert:
+            fields = {"Reason": reason, "Follow-up": result.status}
+            if escalation.queue_id:
+                fields["Queue"] = escalation.queue_id
+            if result.at is not None:
+                fields["Planned"] = result.at.isoformat(timespec="minutes")
+            await self.notify(
+                ChatMessage(
+                    title=f"Escalated by {self._bot.name}",
+                    text=reason,
+                    fields=fields,
+                    urgency=urgency or escalation.urgency,
+                    reference=self._event.id,
+                ),
+                name=f"escalation{':' + name if name else ''}",
+            )
+        return result
+
+    async def update_flow(
+        self,
+        flow_id: str,
+        *,
+        name: str | None = None,
+        entry: str | None = None,
+        blocks: Mapping[str, Any] | None = None,
+        key: str = "",
+    ) -> dict[str, Any]:
+        """Change a call flow (validated: every target block exists); recorded, revertible."""
+        return await self._flows.update(
+            self._record, flow_id, name=name, entry=entry, blocks=blocks, key_name=key
+        )
+
+    async def revert_flow(self, change_key: str, *, force: bool = False) -> None:
+        """Undo a recorded flow change (its action-log key)."""
+        await self._flows.revert(self._record, change_key, force=force)
+
+    async def attach_number(self, number_id: str, call_flow_id: str, *, key: str = "") -> None:
+        """Route a number into a call flow; recorded with the flow it had."""
+        await self._flows.attach_number(self._record, number_id, call_flow_id, key_name=key)
+
+    async def notify(self, message: ChatMessage | str, *, name: str = "") -> bool:
+        """Post to the chat channels (Slack, Teams, webhook or console) once per event.
+
+        Never raises for a failing channel: True if every channel took it.
+        """
+        if isinstance(message, str):
+            message = ChatMessage(title=self._bot.name, text=message, reference=self._event.id)
+        key = self._record.key("notify", name)
+        detail = {"title": message.masked().title}
+        if self._record.dry_run:
+            await self._record.dry(key, "notify", detail)
+            return True
+        claim = await self._record.claim(key, "notify", detail)
+        if claim.finished:
+            return claim.record.state == "done"
+        deliveries = await self._notifier.send(message)
+        failed = [d for d in deliveries if not d.ok]
+        await self._record.settle(
+            key, "failed" if failed else "done",
+            outcome="failed" if failed else "sent",
+            channels={d.channel: ("ok" if d.ok else d.error) for d in deliveries},
+        )
+        return not failed

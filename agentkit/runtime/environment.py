@@ -1,0 +1,121 @@
+"""What bots run with: the API client, the store, the model, chat, callbacks and flows.
+
+One ``BotEnvironment`` per process builds each handler's ``Context`` and the
+``Dispatcher`` that routes events to the bots. ``agentkit run`` makes one; so
+do tests and ``agentkit.testing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agentkit.actions.callbacks import (
+    AFTER_TASK,
+    CALLBACK_TASK,
+    OUTCOME_TASK,
+    CallbackOutcome,
+    Callbacks,
+)
+from agentkit.actions.flows import FlowChanges
+from agentkit.actions.hours import BusinessHours
+from agentkit.actions.notify import Notifier
+from agentkit.actions.record import ActionLog
+from agentkit.actions.toolkit import Actions
+from agentkit.bot import Bot
+from agentkit.context import Context
+from agentkit.events import Event
+from agentkit.llm import LlmClient, LlmConfig, LlmTasks, PromptLibrary, Usage
+from agentkit.odygy.client import OdygyClient
+from agentkit.runtime.dispatch import Dispatcher
+from agentkit.runtime.worker import job_usage
+from agentkit.settings import Settings
+from agentkit.store.base import Job, Store
+
+
+class BotEnvironment:
+    """The process-wide services bots use, and the contexts handlers get."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api: OdygyClient,
+        store: Store,
+        bots: Sequence[Bot],
+        prompts: str | Path = "./prompts",
+        notifier: Notifier | None = None,
+        llm: LlmClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self.store = store
+        self.bots = list(bots)
+        self.prompts = PromptLibrary.for_project(prompts)
+        self.notifier = notifier or Notifier.from_settings(settings)
+        self.llm = llm or LlmClient(LlmConfig.from_settings(settings), cache=store)
+        self.hours = BusinessHours.parse(settings.business_hours)
+        self.flows = FlowChanges(api, store)
+        self.callbacks = Callbacks(
+            api, store, {bot.name: bot for bot in self.bots},
+            default_hours=self.hours, after_callback=self._after_callback,
+        )
+
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(
+            self.bots, self.context, self.store,
+            tasks={
+                CALLBACK_TASK: self.callbacks.run_scheduled,
+                OUTCOME_TASK: self.callbacks.follow,
+                AFTER_TASK: self.callbacks.run_after_callback,
+            },
+            route_hooks=[self.callbacks.route_hook],
+        )
+
+    def context(
+        self,
+        event: Event,
+        bot: Bot,
+        job: Job,
+        *,
+        joined: dict[str, Event] | None = None,
+        missing: tuple[str, ...] = (),
+    ) -> Context[Any]:
+        """The context of one handler run."""
+        usage = job_usage.get(None) or Usage()
+        bot_log = structlog.get_logger(f"agentkit.bots.{bot.name}")
+        prompts = self.prompts.before(bot.prompts) if bot.prompts else self.prompts
+        return Context(
+            event=event,
+            bot=bot,
+            api=self.api,
+            store=self.store,
+            log=bot_log,
+            attempt=job.attempts,
+            llm=LlmTasks(self.llm, prompts, model=bot.model or self.settings.model,
+                         usage=usage, prompt_names=bot.prompt_names, log=bot_log),
+            actions=Actions(
+                record=ActionLog(self.store, event_id=event.id, bot=bot.name,
+                                 dry_run=self.settings.dry_run),
+                event=event, bot=bot, callbacks=self.callbacks, flows=self.flows,
+                notifier=self.notifier,
+            ),
+            usage=usage,
+            settings=self.settings,
+            joined=joined or {event.type: event},
+            missing=missing,
+        )
+
+    async def _after_callback(
+        self, bot: Bot, job: Job, event: Event, outcome: CallbackOutcome
+    ) -> None:
+        context = self.context(event, bot, job)
+        context.callback = outcome
+        for handler in bot.callback_listeners:
+            await handler(context)
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
