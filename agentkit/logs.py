@@ -10,13 +10,15 @@ from typing import Any
 
 import structlog
 
+from agentkit.redact import mask_payment_data
+
 _SECRET_KEYS = re.compile(r"(api_?key|secret|token|password|authorization)", re.I)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.I)
 MASK = "***"
 
 
 class RedactSecrets:
-    """A processor that masks known secret values and secret-looking fields.
+    """A processor that masks secrets, secret-looking fields and payment data.
 
     Values are masked wherever they appear in a string, so a secret quoted in
     an exception message is masked too.
@@ -30,7 +32,7 @@ class RedactSecrets:
             for secret in self._secrets:
                 if secret in value:
                     value = value.replace(secret, MASK)
-            return _BEARER.sub(r"\1" + MASK, value)
+            return mask_payment_data(_BEARER.sub(r"\1" + MASK, value))
         if isinstance(value, dict):
             return {k: MASK if _SECRET_KEYS.search(str(k)) else self._clean(v)
                     for k, v in value.items()}
@@ -71,7 +73,8 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        # No file given: each logger writes to sys.stdout as it is when the line is logged.
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s")

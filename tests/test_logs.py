@@ -45,3 +45,9 @@ def test_rendered_json_line_has_no_secret(capsys: pytest.CaptureFixture[str]) ->
         configure_logging(level="info", json=False)
     assert "whsec_topsecret" not in line
     assert json.loads(line)["event"] == "delivery.rejected"
+
+
+def test_payment_data_masked_in_logs() -> None:
+    """A card number in a log value is masked like any secret."""
+    out = redact([], event="x", detail="caller read 4111 1111 1111 1111 out")
+    assert "4111" not in str(out)

@@ -102,12 +102,14 @@ class LlmTasks:
         usage: Usage | None = None,
         prompt_names: Mapping[str, str] | None = None,
         log: FilteringBoundLogger | None = None,
+        use_platform: bool = True,
     ) -> None:
         self._client = client
         self._prompts = prompts
         self.model = model or (client.config.model if client is not None else "")
         self.usage = usage if usage is not None else Usage()
         self._prompt_names = dict(prompt_names or {})
+        self._use_platform = use_platform
         self._log: FilteringBoundLogger = log or structlog.get_logger("agentkit.llm")
 
     async def summarise(
@@ -118,14 +120,17 @@ class LlmTasks:
         max_words: int = 80,
         prompt: str | None = None,
         platform: CallAi | None = None,
-        use_platform: bool = True,
+        use_platform: bool | None = None,
         **variables: Any,
     ) -> str:
         """A summary of at most about ``max_words`` words.
 
         With ``platform`` (the call's own AI results) holding a summary and
-        ``use_platform`` true, that summary is returned and no model is asked.
+        ``use_platform`` true (by default, the bot's ``use_platform_ai``), that
+        summary is returned and no model is asked.
         """
+        if use_platform is None:
+            use_platform = self._use_platform
         if use_platform and platform is not None and platform.summary:
             self._log.info("llm.platform_answer", task="summarise")
             return mask_payment_data(platform.summary)
@@ -147,7 +152,7 @@ class LlmTasks:
         *,
         prompt: str | None = None,
         platform_label: str | None = None,
-        use_platform: bool = True,
+        use_platform: bool | None = None,
         **variables: Any,
     ) -> Classification:
         """The label that fits best, of ``labels``.
@@ -157,6 +162,8 @@ class LlmTasks:
         (compared case-insensitively) and ``use_platform`` is true.
         """
         allowed = _names(labels, "labels")
+        if use_platform is None:
+            use_platform = self._use_platform
         if use_platform and platform_label is not None:
             match = next((x for x in allowed if x.casefold() == platform_label.casefold()), None)
             if match is not None:

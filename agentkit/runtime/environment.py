@@ -96,7 +96,8 @@ class BotEnvironment:
             log=bot_log,
             attempt=job.attempts,
             llm=LlmTasks(self.llm, prompts, model=bot.model or self.settings.model,
-                         usage=usage, prompt_names=bot.prompt_names, log=bot_log),
+                         usage=usage, prompt_names=bot.prompt_names, log=bot_log,
+                         use_platform=bot.use_platform_ai),
             actions=Actions(
                 record=ActionLog(self.store, event_id=event.id, bot=bot.name,
                                  dry_run=self.settings.dry_run),
