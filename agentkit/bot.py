@@ -41,6 +41,7 @@ URGENCIES: tuple[str, ...] = get_args(Urgency)
 
 HandlerFn = Callable[["Context[Any]"], Awaitable[None]]
 H = TypeVar("H", bound=HandlerFn)
+T = TypeVar("T", bound=Callable[..., Awaitable[Any]])
 
 
 class BotDefinitionError(ConfigError):
@@ -137,6 +138,9 @@ class Listener:
     join: tuple[str, ...] = ()
     join_timeout: timedelta = timedelta(minutes=10)
     filters: Filters = field(default_factory=Filters)
+    schedule: BusinessHours | None = None
+    scheduled: bool = False
+    request: str | None = None
 
     @property
     def event_types(self) -> tuple[str, ...]:
@@ -144,6 +148,11 @@ class Listener:
         return (self.event_type, *self.join)
 
     def wants(self, event: Event) -> bool:
+        data = getattr(event, "data", None)
+        if event.type == "agentkit.schedule":
+            return self.scheduled and getattr(data, "handler", None) == self.name
+        if event.type == "agentkit.request":
+            return self.request is not None and getattr(data, "name", None) == self.request
         if event.type == self.event_type:
             return self.filters.accepts(event)
         return event.type in self.join
@@ -203,6 +212,7 @@ class Bot:
         self.settings = dict(settings or {})
         self.listeners: list[Listener] = []
         self.callback_listeners: list[HandlerFn] = []
+        self.model_tasks: dict[str, Callable[..., Awaitable[Any]]] = {}
 
     def __repr__(self) -> str:
         return f"Bot({self.name!r}, listeners={[x.name for x in self.listeners]})"
@@ -260,6 +270,51 @@ class Bot:
         self.callback_listeners.append(handler)
         return handler
 
+    def on_schedule(self, hours: str | None = None) -> Callable[[H], H]:
+        """Run the decorated coroutine function when ``hours`` open and when they close.
+
+        ``hours`` defaults to the bot's business hours, then the deployment's.
+        ``ctx.event.data.state`` is "open" or "closed". It also runs once at
+        start-up for the state the hours are in, so a restart never misses one.
+        Several worker processes run it once between them.
+        """
+        from agentkit.actions.hours import BusinessHours
+
+        try:
+            schedule = BusinessHours.parse(hours) if hours is not None else None
+        except ConfigError as exc:
+            raise BotDefinitionError(f"bot {self.name!r}: on_schedule: {exc}") from None
+
+        def register(handler: H) -> H:
+            name = self._check_handler(handler, "a schedule")
+            self.listeners.append(
+                Listener("agentkit.schedule", handler, name, schedule=schedule, scheduled=True)
+            )
+            return handler
+
+        return register
+
+    def on_request(self, name: str) -> Callable[[H], H]:
+        """Run the decorated coroutine function when an operator asks for ``name``.
+
+        ``agentkit request BOT NAME [--arg key=value]``; the arguments are in
+        ``ctx.event.data.args``.
+        """
+        if not re.fullmatch(r"[a-z][a-z0-9_\-]{0,62}", name):
+            raise BotDefinitionError(
+                f"bot {self.name!r}: request name {name!r} must be lower-case letters, "
+                "digits, '-' or '_'"
+            )
+        if any(x.request == name for x in self.listeners):
+            raise BotDefinitionError(f"bot {self.name!r} already answers request {name!r}")
+
+        def register(handler: H) -> H:
+            label = self._check_handler(handler, f"request {name}")
+            self.listeners.append(Listener("agentkit.request", handler, label, request=name))
+            return handler
+
+        return register
+
     def listeners_for(self, event: Event) -> list[Listener]:
         """The handlers this event concerns, in declaration order."""
         return [x for x in self.listeners if x.wants(event)]
@@ -271,6 +326,21 @@ class Bot:
     def event_types(self) -> list[str]:
         return list(dict.fromkeys(t for x in self.listeners for t in x.event_types))
 
+    @property
+    def schedules(self) -> list[Listener]:
+        return [x for x in self.listeners if x.scheduled]
+
+    def model_task(self, task: T) -> T:
+        """Register a coroutine function ``(llm, source) -> answer`` as one of the bot's model
+        tasks, so that ``agentkit eval`` can measure it on labelled transcripts."""
+        if not inspect.iscoroutinefunction(task):
+            raise BotDefinitionError(
+                f"bot {self.name!r}: model task {getattr(task, '__name__', task)!r} must be "
+                "declared with 'async def'"
+            )
+        self.model_tasks[task.__name__] = task
+        return cast(T, task)
+
     def describe(self) -> dict[str, Any]:
         """What ``agentkit bots`` shows of this bot."""
         return {
@@ -278,7 +348,8 @@ class Bot:
             "handlers": [
                 {
                     "handler": x.name,
-                    "on": x.event_type,
+                    "on": f"schedule {x.schedule or 'business hours'}" if x.scheduled
+                    else f"request {x.request}" if x.request else x.event_type,
                     **({"join": list(x.join), "join_timeout_s": x.join_timeout.total_seconds()}
                        if x.join else {}),
                     **{k: (sorted(v) if isinstance(v, frozenset) else v)

@@ -69,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--prompts", default="./prompts", help="the project's prompt folder")
     check.add_argument("--sandbox", action="store_true", help="check as for agentkit run --sandbox")
 
+    request = commands.add_parser(
+        "request", help="ask a bot for something it answers with @bot.on_request",
+        parents=[common],
+    )
+    request.add_argument("bot", help="the bot's name")
+    request.add_argument("name", help="what to ask for, as the bot declares it")
+    request.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                         help="an argument for the handler (repeatable)")
+    request.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
+
     sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one",
                               parents=[common])
     sim.add_argument("--host", default="127.0.0.1")
@@ -122,6 +132,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _list_bots(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "request":
+        return await _request(args)
     if args.command == "sim":
         if args.action == "voicemail":
             return await _sim_request(
@@ -187,6 +199,48 @@ def _check(args: argparse.Namespace) -> int:
         print(f"agentkit check: {len(problems)} problem(s) found", file=sys.stderr)
         return 2
     print(f"ok: {summary}")
+    return 0
+
+
+async def _request(args: argparse.Namespace) -> int:
+    import getpass
+    import uuid
+
+    from agentkit.events import internal_body
+    from agentkit.runtime.loader import load_bots
+    from agentkit.settings import Settings
+    from agentkit.store import NewEvent, store_for_url
+
+    bots = {bot.name: bot for bot in load_bots(_bots_spec(args))}
+    bot = bots.get(args.bot)
+    if bot is None:
+        raise CliError(f"no bot named {args.bot!r}; the bots are: {', '.join(bots) or 'none'}")
+    answers = sorted(x.request for x in bot.listeners if x.request)
+    if args.name not in answers:
+        raise CliError(f"bot {bot.name!r} answers no request {args.name!r}; "
+                       f"it answers: {', '.join(answers) or 'none'}")
+    arguments: dict[str, str] = {}
+    for item in args.arg:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--arg takes KEY=VALUE, not {item!r}")
+        arguments[key] = value
+    settings = Settings.from_env(sandbox=True)
+    store = store_for_url(settings.database_url)
+    await store.open()
+    try:
+        event_id = f"evt_request_{uuid.uuid4().hex}"
+        data = {"bot": bot.name, "name": args.name, "args": arguments,
+                "requested_by": getpass.getuser()}
+        from datetime import UTC, datetime
+
+        await store.add_events([NewEvent(
+            id=event_id, type="agentkit.request", created_at=datetime.now(UTC), call_id=None,
+            body=internal_body(event_id, "agentkit.request", data), routable=True,
+        )])
+    finally:
+        await store.close()
+    print(json.dumps({"event_id": event_id, "bot": bot.name, "request": args.name}))
     return 0
 
 

@@ -7,6 +7,7 @@ known type whose ``data`` does not fit its model still parses, as
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -51,6 +52,20 @@ class NumberPortedData(ApiModel):
     number_id: str
     number: str
     ported_at: datetime
+
+
+class ScheduleData(ApiModel):
+    bot: str
+    handler: str
+    state: Literal["open", "closed"]
+    at: datetime
+
+
+class RequestData(ApiModel):
+    bot: str
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    requested_by: str | None = None
 
 
 class Envelope(BaseModel):
@@ -132,6 +147,20 @@ class NumberPorted(Event):
     data: NumberPortedData
 
 
+class ScheduleChanged(Event):
+    """agentkit's own: a bot's schedule opened or closed (``@bot.on_schedule``)."""
+
+    type: Literal["agentkit.schedule"]
+    data: ScheduleData
+
+
+class Requested(Event):
+    """agentkit's own: an operator asked a bot for something (``agentkit request``)."""
+
+    type: Literal["agentkit.request"]
+    data: RequestData
+
+
 class UnknownEvent(Event):
     """An event type agentkit does not know: stored, acknowledged, not routed."""
 
@@ -164,6 +193,11 @@ EVENT_CLASSES: dict[str, type[Event]] = {
     "number.ported": NumberPorted,
 }
 assert set(EVENT_CLASSES) == set(EVENT_TYPES)
+INTERNAL_EVENT_CLASSES: dict[str, type[Event]] = {
+    "agentkit.schedule": ScheduleChanged,
+    "agentkit.request": Requested,
+}
+INTERNAL_EVENT_TYPES: tuple[str, ...] = tuple(INTERNAL_EVENT_CLASSES)
 
 
 def read_envelope(body: bytes) -> Envelope:
@@ -180,8 +214,12 @@ def read_envelope(body: bytes) -> Envelope:
         raise EnvelopeError(f"the event envelope is invalid: {describe_errors(exc)}") from None
 
 
-def event_from_envelope(envelope: Envelope) -> Event:
-    """The typed event for an envelope: known, unknown or unreadable."""
+def event_from_envelope(envelope: Envelope, *, internal: bool = False) -> Event:
+    """The typed event for an envelope: known, unknown or unreadable.
+
+    agentkit's own event types are read only with ``internal``: from a webhook
+    they are unknown types, stored and never routed.
+    """
     common = {
         "id": envelope.id,
         "type": envelope.type,
@@ -189,6 +227,8 @@ def event_from_envelope(envelope: Envelope) -> Event:
         "raw_data": envelope.data,
     }
     cls = EVENT_CLASSES.get(envelope.type)
+    if cls is None and internal:
+        cls = INTERNAL_EVENT_CLASSES.get(envelope.type)
     if cls is None:
         return UnknownEvent(**common)
     try:
@@ -197,9 +237,21 @@ def event_from_envelope(envelope: Envelope) -> Event:
         return UnreadableEvent(**common, problem=describe_errors(exc))
 
 
-def parse_event(body: bytes) -> Event:
-    """Parse a verified delivery body into its typed event."""
-    return event_from_envelope(read_envelope(body))
+def parse_event(body: bytes, *, internal: bool = False) -> Event:
+    """Parse a verified delivery body (or, with ``internal``, a stored one) into its event."""
+    return event_from_envelope(read_envelope(body), internal=internal)
+
+
+def internal_body(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
+    """The stored body of one of agentkit's own events, shaped like a delivery."""
+    from datetime import UTC
+
+    return json.dumps({
+        "id": event_id,
+        "type": event_type,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data": data,
+    }).encode()
 
 
 def is_routable(event: Event) -> bool:

@@ -20,6 +20,7 @@ from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
 from agentkit.runtime.environment import BotEnvironment
 from agentkit.runtime.loader import load_bots
+from agentkit.runtime.scheduler import Scheduler
 from agentkit.runtime.worker import WorkerConfig, Workers
 from agentkit.serving import EmbeddedServer
 from agentkit.settings import Settings
@@ -64,6 +65,7 @@ class Service:
         self.server: EmbeddedServer | None = None
         self.bots: list[Bot] = []
         self.environment: BotEnvironment | None = None
+        self.scheduler: Scheduler | None = None
 
     @property
     def takes_deliveries(self) -> bool:
@@ -96,6 +98,9 @@ class Service:
                 self.store, self.environment.dispatcher(), self.metrics, options.workers
             )
             await self.workers.start()
+            self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
+                                       default_hours=self.environment.hours)
+            await self.scheduler.start()
         if self.takes_deliveries:
             self.writer = EventWriter(self.store, on_commit=self._committed)
             await self.writer.start()
@@ -127,6 +132,8 @@ class Service:
             await self.server.stop()
         if self.writer is not None:
             await self.writer.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.workers is not None:
             await self.workers.stop()
         if self.client is not None:

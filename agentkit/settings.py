@@ -105,8 +105,9 @@ class Settings:
             slack_webhook_url=optional("SLACK_WEBHOOK_URL"),
             teams_webhook_url=optional("TEAMS_WEBHOOK_URL"),
             dry_run=dry_run_raw in {"1", "true", "yes"},
-            business_hours=env.get("AGENTKIT_BUSINESS_HOURS", DEFAULT_BUSINESS_HOURS).strip()
-            or DEFAULT_BUSINESS_HOURS,
+            # The sandbox is for trying things now: it never waits for office hours.
+            business_hours=env.get("AGENTKIT_BUSINESS_HOURS", "").strip()
+            or ("always" if sandbox else DEFAULT_BUSINESS_HOURS),
             sandbox=sandbox,
         )
 

@@ -31,6 +31,7 @@ from agentkit.events import CallCompleted, Event
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import User
 from agentkit.odygy.resources._base import NOT_GIVEN
+from agentkit.redact import mask_payment_data
 from agentkit.store.base import ActionRecord, Job, JobSpec, PlacedCall, Store
 
 log = structlog.get_logger("agentkit.actions")
@@ -136,7 +137,7 @@ class Callbacks:
                 f"{kind}: event {event.type} names no caller or number; pass to= and from_="
             )
         detail: dict[str, Any] = {
-            "to": to, "from": from_, "urgency": urgency, "reason": reason,
+            "to": to, "from": from_, "urgency": urgency, "reason": mask_payment_data(reason),
             "team": team.describe(),
             "escalation": escalation, "origin_call_id": event.call_id, "caller": caller,
             "attempts": 0, "call_ids": [],

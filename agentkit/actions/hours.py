@@ -201,16 +201,49 @@ class BusinessHours:
             raise RuntimeError(f"no opening within {_HORIZON_DAYS} days of {now} for {self}")
         return min(opens)
 
-    def _starts(self, first_day: date) -> list[datetime]:
+    def next_change(self, moment: datetime) -> datetime | None:
+        """The first instant after ``moment`` at which the hours open or close; None if never."""
+        _require_aware(moment)
+        if self._tz is None:
+            return None
+        now = moment.astimezone(UTC)
+        state = self.is_open(now)
+        changes = [c for c in self._boundaries(now) if c > now and self.is_open(c) != state]
+        return min(changes) if changes else None
+
+    def last_change(self, moment: datetime) -> datetime | None:
+        """The last instant at or before ``moment`` at which the hours opened or closed."""
+        _require_aware(moment)
+        if self._tz is None:
+            return None
+        now = moment.astimezone(UTC)
+        second = timedelta(seconds=1)
+        changes = [
+            c for c in self._boundaries(now)
+            if c <= now and self.is_open(c) != self.is_open(c - second)
+        ]
+        return max(changes) if changes else None
+
+    def _boundaries(self, around: datetime) -> list[datetime]:
+        """Every instant within a week or so of ``around`` where the hours may change."""
+        assert self._tz is not None
+        first_day = around.astimezone(self._tz).date() - timedelta(days=_HORIZON_DAYS)
+        found = self._starts(first_day, days=2 * _HORIZON_DAYS + 1, ends=True)
+        span = timedelta(days=_HORIZON_DAYS)
+        return found + _transitions(self._tz, around - span, around + span)
+
+    def _starts(self, first_day: date, *, days: int = _HORIZON_DAYS, ends: bool = False
+                ) -> list[datetime]:
         assert self._tz is not None
         found: list[datetime] = []
-        for offset in range(-1, _HORIZON_DAYS + 1):
+        for offset in range(-1, days + 1):
             day = first_day + timedelta(days=offset)
             midnight = datetime.combine(day, time())
-            for start, _ in self._week[day.weekday()]:
-                wall = midnight + timedelta(seconds=start)
-                for fold in (0, 1):
-                    found.append(wall.replace(tzinfo=self._tz, fold=fold).astimezone(UTC))
+            for start, end in self._week[day.weekday()]:
+                for seconds in (start, end) if ends else (start,):
+                    wall = midnight + timedelta(seconds=seconds)
+                    for fold in (0, 1):
+                        found.append(wall.replace(tzinfo=self._tz, fold=fold).astimezone(UTC))
         return found
 
     def __str__(self) -> str:

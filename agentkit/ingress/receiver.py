@@ -98,6 +98,8 @@ def create_receiver_app(
             log.error("delivery.not_stored", event_id=event.id, error=str(exc))
             return _refuse(503, "store_unavailable", "The event could not be stored; retry.")
         count.labels(outcome="stored" if fresh else "duplicate").inc()
+        log.info("delivery.stored" if fresh else "delivery.duplicate", event_id=event.id,
+                 event_type=event.type, call_id=event.call_id)
         if not is_routable(event):
             log.info("delivery.not_routed", event_id=event.id, event_type=event.type,
                      reason=getattr(event, "problem", "unknown event type"))

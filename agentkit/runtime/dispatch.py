@@ -67,6 +67,13 @@ class Dispatcher:
         """One bot job per bot with a handler for this event, plus the hooks' tasks."""
         if not is_routable(event):
             return []
+        target = getattr(getattr(event, "data", None), "bot", None)
+        if event.type.startswith("agentkit.") and target is not None:
+            # agentkit's own events name the one bot they are for.
+            bot = self.bots.get(target)
+            if bot is None or not bot.listeners_for(event):
+                return []
+            return [JobSpec("bot", event.id, bot=target)]
         jobs = [
             JobSpec("bot", event.id, bot=bot.name)
             for bot in self.bots.values()
@@ -150,7 +157,7 @@ class Dispatcher:
         for event_type, event_id in state.events.items():
             stored = await self._store.get_event(event_id)
             if stored is not None:
-                joined[event_type] = parse_event(stored.body)
+                joined[event_type] = parse_event(stored.body, internal=True)
         missing = tuple(t for t in listener.event_types if t not in joined)
         primary = joined[listener.event_type]
         log.info("join.complete" if not missing else "join.timed_out",

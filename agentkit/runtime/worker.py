@@ -145,7 +145,7 @@ class Workers:
         outcome: Literal["ok", "error"] = "ok"
         error: str | None = None
         try:
-            event = parse_event(job.event_body)
+            event = parse_event(job.event_body, internal=True)
             structlog.contextvars.bind_contextvars(event_type=event.type, call_id=event.call_id)
             follow_ups = await self._dispatcher.run(job, event)
         except asyncio.CancelledError:

@@ -245,8 +245,8 @@ class Store(abc.ABC):
     async def jobs_for_event(self, event_id: str) -> list[JobRecord]: ...
 
     @abc.abstractmethod
-    async def count_due(self) -> int:
-        """Jobs running, or pending and due now: work that is not waiting for a later time."""
+    async def count_due(self, within: float = 0.0) -> int:
+        """Jobs running, or pending and due within ``within`` seconds from now."""
 
     @abc.abstractmethod
     async def scheduled(self, name_prefix: str = "") -> list[JobRecord]:
@@ -285,6 +285,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def actions_for_event(self, event_id: str) -> list[ActionRecord]: ...
+
+    @abc.abstractmethod
+    async def actions_of_kind(
+        self, kind: str, *, bot: str | None = None, limit: int = 100
+    ) -> list[ActionRecord]:
+        """The latest actions of one kind (and bot), newest first."""
 
     # model answers, joins, placed calls
 

@@ -507,10 +507,10 @@ class PostgresStore(Store):
         ))
         return [_record(r) for r in rows]
 
-    async def count_due(self) -> int:
+    async def count_due(self, within: float = 0.0) -> int:
         return int(await self._read(lambda c: c.fetchval(
             "SELECT COUNT(*) FROM jobs WHERE state = 'running' "
-            "OR (state = 'pending' AND run_at <= now())"
+            "OR (state = 'pending' AND run_at <= now() + make_interval(secs => $1))", within,
         )))
 
     async def scheduled(self, name_prefix: str = "") -> list[JobRecord]:
@@ -589,6 +589,16 @@ class PostgresStore(Store):
         ))
         return [_action(row) for row in rows]
 
+
+    async def actions_of_kind(
+        self, kind: str, *, bot: str | None = None, limit: int = 100
+    ) -> list[ActionRecord]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE kind = $1 "
+            "AND ($2::text IS NULL OR bot = $2) ORDER BY updated_at DESC, key LIMIT $3",
+            kind, bot, limit,
+        ))
+        return [_action(row) for row in rows]
 
     # model answers, joins, placed calls
 

@@ -319,11 +319,11 @@ class SqliteStore(Store):
             ids.append(int(rows[0][0]))
         return ids
 
-    async def count_due(self) -> int:
+    async def count_due(self, within: float = 0.0) -> int:
         async with self._tx(write=False) as db:
             rows = list(await db.execute_fetchall(
                 "SELECT COUNT(*) FROM jobs WHERE state = 'running' "
-                "OR (state = 'pending' AND run_at <= ?)", (self._clock(),),
+                "OR (state = 'pending' AND run_at <= ?)", (self._clock() + within,),
             ))
         return int(rows[0][0])
 
@@ -520,6 +520,17 @@ class SqliteStore(Store):
                 (number, since.timestamp()),
             ))
         return int(rows[0][0])
+
+    async def actions_of_kind(
+        self, kind: str, *, bot: str | None = None, limit: int = 100
+    ) -> list[ActionRecord]:
+        async with self._tx(write=False) as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {_ACTION_COLUMNS} FROM actions WHERE kind = ? "
+                "AND (? IS NULL OR bot = ?) ORDER BY updated_at DESC, key LIMIT ?",
+                (kind, bot, bot, limit),
+            )
+        return [_action(row) for row in rows]
 
     async def _action(self, db: aiosqlite.Connection, key: str) -> ActionRecord | None:
         rows = list(await db.execute_fetchall(

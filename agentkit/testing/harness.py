@@ -27,6 +27,7 @@ from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import Call
 from agentkit.runtime.environment import BotEnvironment
+from agentkit.runtime.scheduler import Scheduler
 from agentkit.runtime.worker import WorkerConfig, Workers
 from agentkit.serving import EmbeddedServer
 from agentkit.settings import Settings
@@ -78,6 +79,7 @@ class BotHarness:
         self.api: OdygyClient | None = None
         self.environment: BotEnvironment | None = None
         self.workers: Workers | None = None
+        self.scheduler: Scheduler | None = None
         self._writer: EventWriter | None = None
         self._server: EmbeddedServer | None = None
 
@@ -105,6 +107,9 @@ class BotHarness:
         self.workers = Workers(self.store, self.environment.dispatcher(), self.metrics,
                                self._worker_config, owner="harness")
         await self.workers.start()
+        self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
+                                   default_hours=self.environment.hours)
+        await self.scheduler.start()
         self._writer = EventWriter(self.store, on_commit=self.workers.wake)
         await self._writer.start()
 
@@ -128,6 +133,8 @@ class BotHarness:
             await self._server.stop()
         if self._writer is not None:
             await self._writer.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.workers is not None:
             await self.workers.stop()
         if self.environment is not None:
@@ -142,13 +149,14 @@ class BotHarness:
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until calls have ended, deliveries are in, and no job is due or running.
 
-        Jobs scheduled for later (a callback at the next opening) do not count.
+        Retries due within a few seconds count; jobs scheduled for later (a
+        callback at the next opening) do not.
         """
 
         async def quiet() -> bool:
             await self.sim.settle(timeout)
             return (
-                await self.store.count_due() == 0
+                await self.store.count_due(within=5.0) == 0
                 and not self.sim.engine.busy
                 and not self.sim.dispatcher.busy
             )

@@ -34,7 +34,7 @@ def triage_bot(
     """A voicemail-to-callback bot; it falls back to calling back when the model is out."""
     bot = Bot("triage", **settings)
 
-    @bot.on("voicemail.received", join="transcript.ready", join_timeout=5)
+    @bot.on("voicemail.received", join="transcript.ready", join_timeout=600)
     async def call_back(ctx: Context[VoicemailReceived]) -> None:
         try:
             triage = await ctx.llm.extract(Triage, await ctx.transcript())

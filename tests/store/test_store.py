@@ -424,3 +424,17 @@ async def test_due_scheduled_and_rescheduled(store: Store) -> None:
     assert await store.reschedule(job_id, datetime.now(UTC))
     assert await store.count_due() == 1
     assert [j.name for j in await store.scheduled()] == ["other"]
+
+
+async def test_actions_of_kind_newest_first(store: Store) -> None:
+    """Actions of one kind (and bot) come newest first."""
+    for n in range(3):
+        await store.claim_action(f"k{n}", event_id=f"evt_{n}", bot="a", kind="attach_number",
+                                 detail={"n": n})
+        await store.settle_action(f"k{n}", "done", {})
+    await store.claim_action("other", event_id="evt_9", bot="b", kind="attach_number", detail={})
+    await store.claim_action("x", event_id="evt_9", bot="a", kind="notify", detail={})
+    assert [a.key for a in await store.actions_of_kind("attach_number", bot="a")] == [
+        "k2", "k1", "k0"
+    ]
+    assert len(await store.actions_of_kind("attach_number")) == 4

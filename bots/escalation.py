@@ -1,0 +1,82 @@
+"""Escalation: an angry caller, a complaint, a threat to cancel or a legal word go to supervisors.
+
+On transcript.ready of an answered call or a voicemail: a legal word
+(lawyer, solicitor, court, sue, ombudsman, ...) escalates at once, without
+asking the model; otherwise phone.systems' own sentiment and the model's
+check decide. An escalation rings a supervisor first to call the customer back
+and posts an alert that says why.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agentkit import Bot, Context, TranscriptReady
+from agentkit.bot import Escalation, Team
+from agentkit.llm import LlmError, LlmTasks
+from agentkit.odygy.models import Transcript
+
+Reason = Literal["strongly_negative", "complaint", "cancellation_threat", "legal"]
+
+LEGAL_WORDS = re.compile(
+    r"\b(lawyers?|solicitors?|attorneys?|legal action|court|sue|suing|lawsuit|ombudsman|"
+    r"tribunal|avocat|avocatul|instan[tț][aă]|proces|anwalt|rechtsanwalt|gericht|klage)\b",
+    re.I,
+)
+
+
+class EscalationCheck(BaseModel):
+    escalate: bool = Field(description="true if a supervisor should handle this caller")
+    reasons: list[Reason] = Field(
+        description="strongly_negative: angry or distressed; complaint: a formal complaint; "
+        "cancellation_threat: threatens to cancel or leave; legal: mentions legal steps"
+    )
+    explanation: str = Field(description="why, in one sentence for the supervisor")
+    quote: str | None = Field(description="the caller's words that show it, copied exactly")
+
+
+bot = Bot(
+    "escalation",
+    escalation=Escalation(team=Team(role="supervisor"), urgency="high"),
+    prompt_names={"extract": "escalation_check"},
+)
+
+
+@bot.model_task
+async def check(llm: LlmTasks, source: Transcript | str | None) -> EscalationCheck:
+    """Whether the call needs a supervisor, and why."""
+    return await llm.extract(EscalationCheck, source)
+
+
+@bot.on("transcript.ready")
+async def maybe_escalate(ctx: Context[TranscriptReady]) -> None:
+    call = await ctx.api.calls.retrieve(ctx.event.data.call_id)
+    if call.direction != "inbound" or call.status not in ("completed", "voicemail"):
+        return
+    transcript = await ctx.transcript()
+    if transcript is None:
+        return
+    caller_words = " ".join(s.text for s in transcript.segments if s.speaker != "agent")
+    legal = LEGAL_WORDS.search(caller_words)
+    if legal:
+        await ctx.actions.escalate(
+            reason=f"legal words from the caller: “{legal.group(0)}”", urgency="urgent"
+        )
+        return
+    try:
+        found = await check(ctx.llm, transcript)
+    except LlmError as exc:
+        ctx.log.warning("escalation.fallback", reason=type(exc).__name__)
+        if call.ai is not None and call.ai.sentiment == "negative":
+            await ctx.actions.escalate(reason="phone.systems rates the call strongly negative "
+                                              "(not checked by the model)")
+        return
+    if found.escalate and found.reasons:
+        reason = found.explanation
+        if found.quote:
+            reason += f" (“{found.quote}”)"
+        await ctx.actions.escalate(reason=f"{', '.join(found.reasons)}: {reason}",
+                                   urgency="urgent" if "legal" in found.reasons else "high")
