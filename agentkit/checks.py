@@ -51,14 +51,20 @@ def check_project(*, bots: str, prompts: str, sandbox: bool) -> tuple[list[str],
                     f"bot {bot.name!r}: prompt_names has unknown task {task!r}; "
                     f"tasks are {', '.join(TASK_PROMPTS)}"
                 )
-            elif own.missing([name]):
-                problems.append(
-                    f"bot {bot.name!r}: prompt {name!r} (for {task}) has no template {name}.j2"
-                )
+            else:
+                problems += _template_problems(own, bot.name, name, f"for {task}")
         for name in bot.templates:
-            if own.missing([name]):
-                problems.append(f"bot {bot.name!r}: template {name}.j2 not found")
+            problems += _template_problems(own, bot.name, name, "listed in templates")
         if not bot.listeners and not bot.callback_listeners:
             problems.append(f"bot {bot.name!r} has no handlers: decorate one with @bot.on(...)")
     summary = f"{len(loaded)} bot(s), {handlers} handler(s), settings and prompts in order"
     return problems, summary
+
+
+def _template_problems(library: PromptLibrary, bot: str, name: str, why: str) -> list[str]:
+    """What is wrong with one of a bot's templates: missing, broken, or without its blocks."""
+    try:
+        library.check([name])
+    except PromptError as exc:
+        return [f"bot {bot!r}: prompt {name!r} ({why}): {exc}"]
+    return []

@@ -5,7 +5,10 @@ request (``agentkit request after-hours close`` or ``open``), the main number
 (the account's first, unless the bot's settings name one) is attached to the
 "After hours" flow, created if missing (straight to voicemail), or back to the
 flow it had during the day. Every switch is recorded in the action log with the
-flow before and after, and posted to the chat channel.
+flow before and after, and posted to the chat channel. A recorded switch is
+undone with ``agentkit request after-hours revert --arg action=<its action key>``
+(the key is the note's reference), refused if the number was moved since unless
+``--arg force=1``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from agentkit import Bot, Context
 from agentkit.actions.notify import ChatMessage
+from agentkit.actions.record import action_key
 from agentkit.odygy.models import CallFlow, Number
 from agentkit.store.base import ActionRecord
 
@@ -38,28 +42,74 @@ async def open_now(ctx: Context[Any]) -> None:
     await _switch(ctx, closed=False, why=f"asked by {ctx.event.data.requested_by or 'operator'}")
 
 
+@bot.on_request("revert")
+async def revert(ctx: Context[Any]) -> None:
+    """Put a number back in the flow a recorded switch (``--arg action=KEY``) took it from."""
+    args = ctx.event.data.args
+    key = str(args.get("action") or "")
+    who = ctx.event.data.requested_by or "operator"
+    record = await ctx.store.get_action(key) if key else None
+    if (record is None or record.bot != ctx.bot.name or record.kind != "attach_number"
+            or record.state != "done"):
+        await _tell(ctx, f"Nothing reverted: {key or '(no action given)'}",
+                    "give --arg action=<the action key of a switch this bot made>")
+        return
+    number_id, before, after = (record.detail.get(k) for k in ("number_id", "before", "after"))
+    if not before:
+        await _tell(ctx, f"Nothing reverted: {key}", "the number had no call flow before it")
+        return
+    numbers = await ctx.api.numbers.list().to_list()
+    number = next((n for n in numbers if n.id == number_id), None)
+    if number is None:
+        await _tell(ctx, f"Nothing reverted: {key}", f"the account has no number {number_id}")
+        return
+    if number.call_flow_id != after and str(args.get("force", "")) not in ("1", "true", "yes"):
+        await _tell(ctx, f"Nothing reverted: {number.number} moved since",
+                    f"it routes to {number.call_flow_id}, not {after} as {key} left it; "
+                    "add --arg force=1 to revert anyway")
+        return
+    await ctx.actions.attach_number(number.id, str(before), key="revert")
+    flow = await _flow_name(ctx, str(before))
+    await ctx.actions.notify(ChatMessage(
+        title=f"{number.number} now routes to {flow}",
+        text=f"Reverted {key}: {who}.",
+        fields={"Number": number.number, "Flow": flow},
+        reference=_key(ctx, "revert"),
+    ))
+
+
 async def _switch(ctx: Context[Any], *, closed: bool, why: str) -> None:
     number = await _main_number(ctx)
-    night = await _night_flow(ctx)
+    night = await _night_flow(ctx, create=closed)
     if closed:
+        assert night is not None
         if number.call_flow_id == night.id:
             ctx.log.info("after_hours.already", state="closed")
             return
         await ctx.actions.attach_number(number.id, night.id, key="close")
-        target = night.name
+        key, target = "close", night.name
     else:
         day_flow = await _day_flow(ctx, number, night)
         if day_flow is None or number.call_flow_id == day_flow:
             ctx.log.info("after_hours.already", state="open")
             return
         await ctx.actions.attach_number(number.id, day_flow, key="open")
-        target = day_flow
+        key, target = "open", await _flow_name(ctx, day_flow)
     await ctx.actions.notify(ChatMessage(
         title=f"{number.number} now routes to {target}",
         text=f"{'After hours' if closed else 'Open'}: {why}.",
         fields={"Number": number.number, "Flow": target},
-        reference=ctx.event.id,
+        reference=_key(ctx, key),
     ))
+
+
+def _key(ctx: Context[Any], name: str) -> str:
+    """The action-log key of this run's switch ``name``: what revert takes."""
+    return action_key(ctx.event.id, ctx.bot.name, "attach_number", name)
+
+
+async def _tell(ctx: Context[Any], title: str, text: str) -> None:
+    await ctx.actions.notify(ChatMessage(title=title, text=text, reference=ctx.event.id))
 
 
 async def _main_number(ctx: Context[Any]) -> Number:
@@ -71,20 +121,30 @@ async def _main_number(ctx: Context[Any]) -> Number:
     raise LookupError(f"the account has no number {wanted!r}: set the after-hours bot's number")
 
 
-async def _night_flow(ctx: Context[Any]) -> CallFlow:
+async def _night_flow(ctx: Context[Any], *, create: bool) -> CallFlow | None:
+    """The night flow; created when missing only if ``create`` (opening never creates it)."""
     name = str(ctx.bot.settings.get("night_flow") or NIGHT_FLOW)
     for flow in await ctx.api.call_flows.list().to_list():
         if flow.name == name:
             return flow
+    if not create:
+        return None
     return await ctx.api.call_flows.create(
         name=name, entry="voicemail",
         blocks={"voicemail": {"type": "voicemail", "mailbox_id": MAILBOX}},
     )
 
 
-async def _day_flow(ctx: Context[Any], number: Number, night: CallFlow) -> str | None:
+async def _flow_name(ctx: Context[Any], flow_id: str) -> str:
+    for flow in await ctx.api.call_flows.list().to_list():
+        if flow.id == flow_id:
+            return flow.name
+    return flow_id
+
+
+async def _day_flow(ctx: Context[Any], number: Number, night: CallFlow | None) -> str | None:
     """The flow the number had before it was last switched to the night flow."""
-    if number.call_flow_id != night.id:
+    if night is None or number.call_flow_id != night.id:
         return number.call_flow_id
     last: ActionRecord | None = None
     for record in await _attach_records(ctx):

@@ -1,10 +1,14 @@
 """Escalation: an angry caller, a complaint, a threat to cancel or a legal word go to supervisors.
 
-On transcript.ready of an answered call or a voicemail: a legal word
-(lawyer, solicitor, court, sue, ombudsman, ...) escalates at once, without
-asking the model; otherwise phone.systems' own sentiment and the model's
-check decide. An escalation rings a supervisor first to call the customer back
-and posts an alert that says why.
+On an answered inbound call or a voicemail, once its transcript is ready
+(call.completed joined with transcript.ready, in either order): a legal word
+(lawyer, solicitor, court, sue, ombudsman, ...) from the caller escalates at
+once, without asking the model; otherwise the model's check decides, or, when
+the model is unavailable, phone.systems' own sentiment. An escalation rings a
+supervisor first to call the customer back and posts an alert that says why.
+The handler runs on call.completed rather than transcript.ready because an
+escalation's callback needs the caller and the number they called, which only
+the call's own events carry.
 """
 
 from __future__ import annotations
@@ -14,15 +18,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agentkit import Bot, Context, TranscriptReady
+from agentkit import Bot, CallCompleted, Context
 from agentkit.bot import Escalation, Team
 from agentkit.llm import LlmError, LlmTasks
 from agentkit.odygy.models import Transcript
 
 Reason = Literal["strongly_negative", "complaint", "cancellation_threat", "legal"]
 
+# "sue" only in lower case: "Sue" is more often a name ("Hi, it's Sue from accounts").
 LEGAL_WORDS = re.compile(
-    r"\b(lawyers?|solicitors?|attorneys?|legal action|court|sue|suing|lawsuit|ombudsman|"
+    r"\b(lawyers?|solicitors?|attorneys?|legal action|court|(?-i:sue)|suing|lawsuit|ombudsman|"
     r"tribunal|avocat|avocatul|instan[tț][aă]|proces|anwalt|rechtsanwalt|gericht|klage)\b",
     re.I,
 )
@@ -51,14 +56,14 @@ async def check(llm: LlmTasks, source: Transcript | str | None) -> EscalationChe
     return await llm.extract(EscalationCheck, source)
 
 
-@bot.on("transcript.ready")
-async def maybe_escalate(ctx: Context[TranscriptReady]) -> None:
-    call = await ctx.api.calls.retrieve(ctx.event.data.call_id)
-    if call.direction != "inbound" or call.status not in ("completed", "voicemail"):
-        return
+@bot.on("call.completed", join="transcript.ready", join_timeout=15 * 60, direction="inbound",
+        status=("completed", "voicemail"))
+async def maybe_escalate(ctx: Context[CallCompleted]) -> None:
     transcript = await ctx.transcript()
     if transcript is None:
-        return
+        return  # an unrecorded call: its transcript never came
+    # Read again: phone.systems' own AI results come with the transcript, after call.completed.
+    call = await ctx.api.calls.retrieve(ctx.event.data.id)
     caller_words = " ".join(s.text for s in transcript.segments if s.speaker != "agent")
     legal = LEGAL_WORDS.search(caller_words)
     if legal:

@@ -70,14 +70,18 @@ async def triage(llm: LlmTasks, source: Transcript | str | None) -> VoicemailTri
 async def call_back(ctx: Context[VoicemailReceived]) -> None:
     voicemail = ctx.event.data
     transcript = await ctx.transcript()
-    try:
-        found = await triage(ctx.llm, transcript)
-        model = True
-    except LlmError as exc:
-        ctx.log.warning("voicemail.fallback", reason=type(exc).__name__)
-        words = " ".join(s.text for s in transcript.segments) if transcript else ""
-        reason = f"“{words[:280]}”" if words else FALLBACK.reason
-        found, model = FALLBACK.model_copy(update={"reason": reason}), False
+    words = " ".join(s.text for s in transcript.segments) if transcript else ""
+    found, model = FALLBACK, False
+    if transcript is None:
+        # The transcript never came (the join timed out): nothing to triage, a person decides.
+        ctx.log.warning("voicemail.fallback", reason="no transcript")
+    else:
+        try:
+            found, model = await triage(ctx.llm, transcript), True
+        except LlmError as exc:
+            ctx.log.warning("voicemail.fallback", reason=type(exc).__name__)
+            if words:
+                found = FALLBACK.model_copy(update={"reason": f"“{words[:280]}”"})
     ctx.log.info("voicemail.triaged", urgency=found.urgency, wants_callback=found.wants_callback,
                  spam=found.spam, model=model)
     if found.spam:
@@ -86,7 +90,8 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
     if not found.wants_callback:
         await ctx.actions.notify(_note(ctx, found, "no callback asked for", None))
         return
-    result = None
+    result: CallbackResult | None = None
+    extra: dict[str, str] = {}
     if found.callback_number and found.callback_number != voicemail.from_:
         result = await ctx.actions.callback(
             to=found.callback_number, urgency=found.urgency, reason=found.reason,
@@ -94,10 +99,13 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
         )
         if result.status == "refused":
             ctx.log.warning("voicemail.number_refused", reason=result.reason)
+            extra["Refused number"] = f"{found.callback_number}: {result.reason}"
             result = None
+        else:
+            extra["Callback number"] = found.callback_number
     if result is None:
         result = await ctx.actions.callback(urgency=found.urgency, reason=found.reason)
-    await ctx.actions.notify(_note(ctx, found, _plan(result), result))
+    await ctx.actions.notify(_note(ctx, found, _plan(result), result, extra))
 
 
 @bot.after_callback
@@ -109,7 +117,7 @@ async def report_outcome(ctx: Context[Any]) -> None:
         "unreached": f"not reached after {outcome.attempts} attempt(s)",
         "cancelled": "cancelled: the caller was reached meanwhile",
         "failed": "failed",
-    }[outcome.outcome]
+    }.get(outcome.outcome, outcome.outcome)
     await ctx.actions.notify(
         ChatMessage(
             title=f"Callback to {outcome.to}: {words}",
@@ -134,7 +142,7 @@ def _plan(result: CallbackResult) -> str:
 
 def _note(
     ctx: Context[VoicemailReceived], found: VoicemailTriage, plan: str,
-    result: CallbackResult | None,
+    result: CallbackResult | None, extra: dict[str, str] | None = None,
 ) -> ChatMessage:
     voicemail = ctx.event.data
     fields = {
@@ -146,6 +154,7 @@ def _note(
     }
     if found.callback_window:
         fields["When"] = found.callback_window
+    fields.update(extra or {})
     return ChatMessage(
         title=f"Voicemail from {found.caller_name or voicemail.from_}",
         text=found.reason,

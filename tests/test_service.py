@@ -79,8 +79,14 @@ async def test_killed_worker_job_runs_again_once(
     await start(processes, tmp_path, "--workers-only", "--lease-seconds", "1")
     await wait_until(lambda: done_lines(tmp_path), timeout=20, message="the job to run again")
     assert [line.split()[0] for line in done_lines(tmp_path)] == [event["id"]]
-    bot_jobs = [row for row in job_rows(tmp_path, event["id"]) if row[0] == "bot"]
-    assert bot_jobs == [("bot", "done", 2)]
+
+    def bot_jobs() -> list[tuple[str, str, int]]:
+        return [row for row in job_rows(tmp_path, event["id"]) if row[0] == "bot"]
+
+    # The bot writes its line before the worker records the job as done.
+    await wait_until(lambda: bot_jobs()[0][1] != "running", timeout=10,
+                     message="the job to be recorded")
+    assert bot_jobs() == [("bot", "done", 2)]
 
 
 async def test_sigterm_lets_running_jobs_finish(

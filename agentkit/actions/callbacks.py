@@ -130,11 +130,12 @@ class Callbacks:
     ) -> CallbackResult:
         kind = "escalation" if escalation else "callback"
         key = record.key(kind, name)
-        caller = caller_of(event)
-        to, from_ = to or caller, from_ or number_called(event)
+        caller, called = await self._numbers(event)
+        to, from_ = to or caller, from_ or called
         if to is None or from_ is None:
             raise ActionError(
-                f"{kind}: event {event.type} names no caller or number; pass to= and from_="
+                f"{kind}: event {event.type} has no call with a caller or number; "
+                "pass to= and from_="
             )
         detail: dict[str, Any] = {
             "to": to, "from": from_, "urgency": urgency, "reason": mask_payment_data(reason),
@@ -160,6 +161,16 @@ class Callbacks:
         ):
             return CallbackResult("in_progress", key)
         return await self._attempt(claim.record, bot, 1)
+
+    async def _numbers(self, event: Event) -> tuple[str | None, str | None]:
+        """The caller and the account's number: from the event, or from its call's record."""
+        caller, called = caller_of(event), number_called(event)
+        if (caller is None or called is None) and event.call_id is not None:
+            call = await self._api.calls.retrieve(event.call_id)
+            outbound = call.direction == "outbound"
+            caller = caller or (call.to if outbound else call.from_)
+            called = called or (call.from_ if outbound else call.to)
+        return caller, called
 
     async def _refusal(self, event: Event, bot: Bot, to: str, caller: str | None) -> str | None:
         if event.call_id and await self._store.placed_call(event.call_id) is not None:

@@ -61,13 +61,18 @@ class FlowChanges:
         return {"flow_id": flow_id, **claim.record.detail}
 
     async def revert(self, record: ActionLog, change_key: str, *, force: bool = False) -> None:
-        """Put a flow back as it was before the recorded change ``change_key``.
+        """Undo the recorded change ``change_key``: a flow change or a number's attachment.
 
-        Refused (ConflictError) when the flow changed again since, unless ``force``.
+        Refused (ConflictError) when the flow, or the number's routing, changed
+        again since, unless ``force``.
         """
         change = await self._store.get_action(change_key)
-        if change is None or change.kind != "update_flow" or change.state != "done":
+        if change is None or change.kind not in ("update_flow", "attach_number") \
+                or change.state != "done" or change.detail.get("outcome") == "dry_run":
             raise FlowChangeError(f"no completed flow change {change_key!r} to revert")
+        if change.kind == "attach_number":
+            await self._revert_attach(record, change_key, change.detail, force=force)
+            return
         flow_id = str(change.detail["flow_id"])
         current = _shape(await self._api.call_flows.retrieve(flow_id))
         if current != change.detail["after"] and not force:
@@ -88,6 +93,37 @@ class FlowChanges:
         await self._api.call_flows.update(
             flow_id, name=before["name"], entry=before["entry"], blocks=before["blocks"]
         )
+        await record.settle(key, "done", outcome="reverted")
+
+    async def _revert_attach(
+        self, record: ActionLog, change_key: str, change: dict[str, Any], *, force: bool
+    ) -> None:
+        number_id, before = str(change["number_id"]), change.get("before")
+        numbers = {n.id: n async for n in self._api.numbers.list(limit=100)}
+        number = numbers.get(number_id)
+        if number is None:
+            raise FlowChangeError(f"the account no longer has number {number_id!r}")
+        if number.call_flow_id != change["after"] and not force:
+            raise ConflictError(
+                f"number {number.number} was routed elsewhere after {change_key}; revert with "
+                "force=True to overwrite the newer change",
+                status=409, code="conflict",
+            )
+        if before is None:
+            raise FlowChangeError(
+                f"number {number.number} had no call flow before {change_key}; the API cannot "
+                "detach one, so attach the flow you want instead"
+            )
+        key = record.key("revert_attach", change_key)
+        detail = {"number_id": number_id, "before": number.call_flow_id, "after": before,
+                  "reverts": change_key}
+        if record.dry_run:
+            await record.dry(key, "revert_attach", detail)
+            return
+        claim = await record.claim(key, "revert_attach", detail)
+        if claim.finished:
+            return
+        await self._api.numbers.attach(number_id, call_flow_id=str(before))
         await record.settle(key, "done", outcome="reverted")
 
     async def attach_number(

@@ -72,12 +72,13 @@ class Actions:
         urgency: Urgency | None = None,
         alert: bool = True,
         to: str | None = None,
+        from_: str | None = None,
         name: str = "",
     ) -> CallbackResult:
         """Hand the follow-up to the escalation team (supervisors) and alert the chat channel."""
         escalation = self._bot.escalation
         result = await self._callbacks.request(
-            self._record, self._event, self._bot, to=to, from_=None,
+            self._record, self._event, self._bot, to=to, from_=from_,
             urgency=urgency or escalation.urgency, reason=reason, team=escalation.team,
             name=name, escalation=True,
         )

@@ -59,7 +59,7 @@ class PromptLibrary:
             except PromptError as exc:
                 problems.append(str(exc))
                 continue
-            lacking = [b for b in REQUIRED_BLOCKS if b not in template.blocks]
+            lacking = [b for b in REQUIRED_BLOCKS if self._owner(template, b) is None]
             if lacking:
                 problems.append(self._no_block(template, lacking[0]))
         if problems:
@@ -78,7 +78,7 @@ class PromptLibrary:
     ) -> str:
         """One block of ``name``; when ``name`` lacks it, the same block of ``fallback``."""
         template = self._template(name)
-        if block not in template.blocks and fallback is not None and fallback != name:
+        if self._owner(template, block) is None and fallback is not None and fallback != name:
             template = self._template(fallback)
         return self._block(template, block, variables)
 
@@ -110,10 +110,33 @@ class PromptLibrary:
                 f"does not parse: {exc.message}"
             ) from None
 
+    def _owner(self, template: jinja2.Template, block: str) -> jinja2.Template | None:
+        """The template that defines ``block``: this one, or one it extends."""
+        seen: set[str] = set()
+        while block not in template.blocks:
+            parent = self._parent(template)
+            if parent is None or parent in seen:
+                return None
+            seen.add(parent)
+            template = self._template(parent.removesuffix(SUFFIX))
+        return template
+
+    def _parent(self, template: jinja2.Template) -> str | None:
+        """The name in ``{% extends "..." %}``, if the template has one."""
+        if template.name is None or self._env.loader is None:
+            return None
+        source, _, _ = self._env.loader.get_source(self._env, template.name)
+        extends = self._env.parse(source).find(jinja2.nodes.Extends)
+        if extends is None or not isinstance(extends.template, jinja2.nodes.Const):
+            return None
+        return str(extends.template.value)
+
     def _block(self, template: jinja2.Template, block: str, variables: dict[str, Any]) -> str:
-        render = template.blocks.get(block)
-        if render is None:
+        owner = self._owner(template, block)
+        if owner is None:
             raise PromptError(self._no_block(template, block))
+        template = owner
+        render = template.blocks[block]
         try:
             return "".join(render(template.new_context(dict(variables)))).strip()
         except jinja2.UndefinedError as exc:
