@@ -1,4 +1,4 @@
-"""The ``agentkit`` command: run | sim."""
+"""The ``agentkit`` command: run | bots | check | eval | request | sim."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -79,6 +79,23 @@ def _parser() -> argparse.ArgumentParser:
                          help="an argument for the handler (repeatable)")
     request.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
 
+    evaluate = commands.add_parser(
+        "eval", help="measure a bot's model tasks on labelled transcripts", parents=[common],
+    )
+    evaluate.add_argument("bot", help="the bot's name")
+    evaluate.add_argument("--data", default="bots/eval/transcripts.jsonl",
+                          help="the labelled transcripts, JSON lines")
+    evaluate.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
+    evaluate.add_argument("--prompts", default="./prompts", help="the project's prompt folder")
+    evaluate.add_argument("--task", action="append", default=None, metavar="NAME",
+                          help="only this model task (repeatable; default: all of the bot's)")
+    evaluate.add_argument("--limit", type=int, default=None, metavar="N",
+                          help="only the first N samples labelled for the bot")
+    evaluate.add_argument("--concurrency", type=int, default=4,
+                          help="model calls at once (default 4)")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print only the summary, with every miss, as one JSON line")
+
     sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one",
                               parents=[common])
     sim.add_argument("--host", default="127.0.0.1")
@@ -116,13 +133,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     configure_logging(level=args.log_level)
     try:
-        code = asyncio.run(_dispatch(args))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            code = runner.run(_dispatch(args))
     except AgentkitError as exc:
         print(f"agentkit: {exc}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (it is with uvicorn[standard]), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
@@ -134,6 +161,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _check(args)
     if args.command == "request":
         return await _request(args)
+    if args.command == "eval":
+        return await _eval(args)
     if args.command == "sim":
         if args.action == "voicemail":
             return await _sim_request(
@@ -242,6 +271,18 @@ async def _request(args: argparse.Namespace) -> int:
         await store.close()
     print(json.dumps({"event_id": event_id, "bot": bot.name, "request": args.name}))
     return 0
+
+
+async def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agentkit.evaluation import eval_command
+
+    return await eval_command(
+        args.bot, data=Path(args.data), bots=_bots_spec(args), prompts=Path(args.prompts),
+        tasks=args.task, limit=args.limit, concurrency=args.concurrency, as_json=args.json,
+        verbose=args.log_level == "debug",
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:

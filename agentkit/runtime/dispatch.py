@@ -86,9 +86,7 @@ class Dispatcher:
     async def run(self, job: Job, event: Event) -> list[JobSpec]:
         """Do a job's work; return the jobs it leads to. Raises if the work failed."""
         if job.kind == "route":
-            follow_ups = self.follow_ups(event)
-            log.debug("event.routed", bots=[spec.bot for spec in follow_ups])
-            return follow_ups
+            return self.follow_ups(event)
         if job.kind == "bot":
             return await self._run_bot(job, event)
         kind = job.name.split(":", 1)[0]

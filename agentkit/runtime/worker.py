@@ -25,7 +25,7 @@ from agentkit.events import parse_event
 from agentkit.llm.usage import Usage
 from agentkit.metrics import Metrics
 from agentkit.runtime.dispatch import Dispatcher
-from agentkit.store.base import BotRun, Job, Store, StoreError
+from agentkit.store.base import BotRun, Job, JobSpec, Store, StoreError
 
 log = structlog.get_logger("agentkit.runtime")
 
@@ -35,9 +35,14 @@ job_usage: ContextVar[Usage] = ContextVar("agentkit_job_usage")
 
 @dataclass
 class WorkerConfig:
-    """How many jobs at once, how long leases last, how failures back off."""
+    """How many jobs at once, how long leases last, how failures back off.
+
+    ``concurrency`` bounds bot jobs and tasks; route jobs (which bots get an
+    event) are pure bookkeeping and are done ``route_batch`` at a time.
+    """
 
     concurrency: int = 8
+    route_batch: int = 256
     lease_seconds: float = 30.0
     poll_interval: float = 0.5
     retry_base: float = 2.0
@@ -70,9 +75,10 @@ class Workers:
         self.config = config or WorkerConfig()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
+        self._wake_router = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
-        self._loop_task: asyncio.Task[None] | None = None
+        self._loop_tasks: list[asyncio.Task[None]] = []
 
     @property
     def busy(self) -> int:
@@ -81,17 +87,20 @@ class Workers:
     def wake(self, _: object = None) -> None:
         """Look for work now (new events were stored)."""
         self._wake.set()
+        self._wake_router.set()
 
     async def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._lease_loop(), name="workers")
+        self._loop_tasks = [
+            asyncio.create_task(self._lease_loop(), name="workers"),
+            asyncio.create_task(self._route_loop(), name="router"),
+        ]
 
     async def stop(self) -> None:
         """Stop leasing; finish running jobs within drain_timeout; hand back the rest."""
         self._stopping = True
-        self._wake.set()
-        if self._loop_task is not None:
-            await self._loop_task
-            self._loop_task = None
+        self.wake()
+        await asyncio.gather(*self._loop_tasks)
+        self._loop_tasks = []
         running = list(self._running.values())
         if running:
             log.info("workers.draining", jobs=len(running), timeout_s=self.config.drain_timeout)
@@ -106,7 +115,8 @@ class Workers:
             jobs: list[Job] = []
             if free > 0:
                 try:
-                    jobs = await self._store.lease(self.owner, free, self.config.lease_seconds)
+                    jobs = await self._store.lease(self.owner, free, self.config.lease_seconds,
+                                                   kinds="work")
                 except StoreError as exc:
                     log.warning("workers.lease_failed", error=str(exc))
             for job in jobs:
@@ -120,6 +130,63 @@ class Workers:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.config.poll_interval)
             except TimeoutError:
                 pass
+
+    async def _route_loop(self) -> None:
+        batch = self.config.route_batch
+        while not self._stopping:
+            jobs: list[Job] = []
+            try:
+                jobs = await self._store.lease(self.owner, batch, self.config.lease_seconds,
+                                               kinds="route")
+            except StoreError as exc:
+                log.warning("workers.lease_failed", error=str(exc))
+            if jobs:
+                await self._route(jobs)
+                if len(jobs) == batch:
+                    continue
+            self._wake_router.clear()
+            try:
+                await asyncio.wait_for(self._wake_router.wait(),
+                                       timeout=self.config.poll_interval)
+            except TimeoutError:
+                pass
+
+    async def _route(self, jobs: list[Job]) -> None:
+        """Route a batch of events and record every outcome in one transaction."""
+        now = datetime.now(UTC)
+        routed: list[tuple[Job, list[JobSpec]]] = []
+        for job in jobs:
+            self._metrics.job_wait.labels(kind="route").observe(
+                max(0.0, (now - job.run_at).total_seconds())
+            )
+            started = time.monotonic()
+            try:
+                event = parse_event(job.event_body, internal=True)
+                follow_ups = await self._dispatcher.run(job, event)
+            except Exception as exc:  # a bot's filter raised: retry this one alone
+                self._metrics.job_duration.labels(kind="route", outcome="error").observe(
+                    time.monotonic() - started
+                )
+                with structlog.contextvars.bound_contextvars(job_id=job.id,
+                                                             event_id=job.event_id):
+                    await self._failed(job, f"{type(exc).__name__}: {exc}")
+                continue
+            self._metrics.job_duration.labels(kind="route", outcome="ok").observe(
+                time.monotonic() - started
+            )
+            log.debug("event.routed", event_id=job.event_id, event_type=event.type,
+                      bots=[spec.bot for spec in follow_ups])
+            routed.append((job, follow_ups))
+        try:
+            finished = await self._store.finish_many(routed)
+        except StoreError as exc:
+            log.error("job.store_failed", step="finish routes", jobs=len(routed), error=str(exc))
+            return
+        lost = finished.count(False)
+        if lost:
+            log.warning("job.lease_lost_before_finish", jobs=lost)
+        if any(follow_ups for (_, follow_ups), ok in zip(routed, finished, strict=True) if ok):
+            self._wake.set()
 
     def _done_callback(self, job_id: int) -> Callable[[asyncio.Task[None]], None]:
         def done(_: asyncio.Task[None]) -> None:

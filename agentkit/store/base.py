@@ -16,6 +16,7 @@ from agentkit.errors import AgentkitError
 
 JobState = Literal["pending", "running", "done", "dead"]
 JobKind = Literal["route", "bot", "task"]
+LeaseKinds = Literal["all", "route", "work"]
 ActionState = Literal["started", "done", "failed"]
 
 
@@ -204,13 +205,15 @@ class Store(abc.ABC):
     # jobs
 
     @abc.abstractmethod
-    async def lease(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+    async def lease(self, owner: str, limit: int, lease_seconds: float, *,
+                    kinds: LeaseKinds = "all") -> list[Job]:
         """Take up to ``limit`` jobs that are due, for ``lease_seconds``.
 
         Due: pending with ``run_at`` passed, or running with an expired lease
         (its worker died). A bot job waits while an earlier event of the same
         call still has an unfinished route job or a job of the same bot.
-        Each lease counts as an attempt.
+        Each lease counts as an attempt. ``kinds`` takes only route jobs
+        (``"route"``) or only the others (``"work"``).
         """
 
     @abc.abstractmethod
@@ -220,6 +223,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def finish(self, job: Job, *, follow_ups: Sequence[JobSpec] = ()) -> bool:
         """Mark a job done and add its follow-up jobs atomically; False if the lease was lost."""
+
+    @abc.abstractmethod
+    async def finish_many(self, done: Sequence[tuple[Job, Sequence[JobSpec]]]) -> list[bool]:
+        """``finish`` for many jobs in one transaction; one result per job, in order."""
 
     @abc.abstractmethod
     async def retry(self, job: Job, error: str, run_at: datetime) -> bool:
@@ -243,6 +250,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def jobs_for_event(self, event_id: str) -> list[JobRecord]: ...
+
+    @abc.abstractmethod
+    async def jobs_in_state(self, state: JobState, limit: int = 100) -> list[JobRecord]:
+        """Jobs in one state (say, the dead letters), most recently changed first."""
 
     @abc.abstractmethod
     async def count_due(self, within: float = 0.0) -> int:

@@ -32,6 +32,7 @@ from agentkit.store.base import (
     JobRecord,
     JobSpec,
     JoinState,
+    LeaseKinds,
     NewEvent,
     PlacedCall,
     Store,
@@ -39,7 +40,7 @@ from agentkit.store.base import (
     StoreError,
     StoreUnavailable,
 )
-from agentkit.store.schema import NOT_BLOCKED, POSTGRES_MIGRATIONS
+from agentkit.store.schema import LEASE_KINDS, NOT_BLOCKED, POSTGRES_MIGRATIONS
 
 T = TypeVar("T")
 
@@ -92,15 +93,25 @@ _DEAD_LETTER_LOST = """
         FOR UPDATE SKIP LOCKED)
 """
 
-_LEASE = f"""
-    WITH due AS (
+def _lease_sql(kinds: str) -> str:
+    # Expired leases first, then pending jobs: two index-friendly reads rather
+    # than one OR that reads and sorts every open job.
+    kind = LEASE_KINDS[kinds]
+    return f"""
+    WITH expired AS (
         SELECT j.id FROM jobs j
-        WHERE ((j.state = 'pending' AND j.run_at <= now())
-               OR (j.state = 'running' AND j.lease_expires_at < now()))
-          AND {NOT_BLOCKED}
+        WHERE j.state = 'running' AND j.lease_expires_at < now() AND {kind} AND {NOT_BLOCKED}
         ORDER BY j.run_at, j.id
         LIMIT $2
         FOR UPDATE OF j SKIP LOCKED
+    ), pending AS (
+        SELECT j.id FROM jobs j
+        WHERE j.state = 'pending' AND {kind} AND j.run_at <= now() AND {NOT_BLOCKED}
+        ORDER BY j.run_at, j.id
+        LIMIT $2
+        FOR UPDATE OF j SKIP LOCKED
+    ), due AS (
+        (SELECT id FROM expired) UNION ALL (SELECT id FROM pending) LIMIT $2
     ), taken AS (
         UPDATE jobs j SET state = 'running', lease_owner = $1,
             lease_expires_at = now() + $3::float8 * interval '1 second',
@@ -109,6 +120,18 @@ _LEASE = f"""
         RETURNING {_JOB_COLUMNS}
     )
     SELECT t.*, e.body FROM taken t JOIN events e ON e.id = t.event_id ORDER BY t.run_at, t.id
+"""
+
+
+_LEASE = {kinds: _lease_sql(kinds) for kinds in LEASE_KINDS}
+
+_FINISH_MANY = """
+    UPDATE jobs j SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
+        updated_at = now()
+    FROM unnest($1::bigint[], $2::text[], $3::int[]) AS h(id, owner, attempts)
+    WHERE j.id = h.id AND j.state = 'running' AND j.lease_owner = h.owner
+      AND j.attempts = h.attempts
+    RETURNING j.id
 """
 
 _ADD_EVENTS = """
@@ -410,12 +433,13 @@ class PostgresStore(Store):
 
     # jobs
 
-    async def lease(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+    async def lease(self, owner: str, limit: int, lease_seconds: float, *,
+                    kinds: LeaseKinds = "all") -> list[Job]:
         if limit <= 0:
             return []
         async with self._transaction() as conn:
             await conn.execute(_DEAD_LETTER_LOST)
-            rows = await conn.fetch(_LEASE, owner, limit, lease_seconds)
+            rows = await conn.fetch(_LEASE[kinds], owner, limit, lease_seconds)
         return [_job(row) for row in rows]
 
     async def _guarded(self, job: Job, sql: str, *params: Any) -> bool:
@@ -447,6 +471,20 @@ class PostgresStore(Store):
             if ok and follow_ups:
                 await self._insert_jobs(conn, follow_ups)
             return ok
+
+    async def finish_many(self, done: Sequence[tuple[Job, Sequence[JobSpec]]]) -> list[bool]:
+        if not done:
+            return []
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                _FINISH_MANY, [job.id for job, _ in done],
+                [job.lease_owner for job, _ in done], [job.attempts for job, _ in done],
+            )
+            finished = {int(row[0]) for row in rows}
+            follow_ups = [spec for job, specs in done if job.id in finished for spec in specs]
+            if follow_ups:
+                await self._insert_jobs(conn, follow_ups)
+        return [job.id in finished for job, _ in done]
 
     async def retry(self, job: Job, error: str, run_at: datetime) -> bool:
         return await self._guarded(
@@ -504,6 +542,14 @@ class PostgresStore(Store):
         rows = await self._read(lambda c: c.fetch(
             "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
             "last_error FROM jobs WHERE event_id = $1 ORDER BY id", event_id,
+        ))
+        return [_record(r) for r in rows]
+
+    async def jobs_in_state(self, state: str, limit: int = 100) -> list[JobRecord]:
+        rows = await self._read(lambda c: c.fetch(
+            "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
+            "last_error FROM jobs WHERE state = $1 ORDER BY updated_at DESC, id DESC LIMIT $2",
+            state, limit,
         ))
         return [_record(r) for r in rows]
 

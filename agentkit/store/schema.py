@@ -104,6 +104,11 @@ SQLITE_MIGRATIONS: list[str] = [
         value INTEGER NOT NULL
     );
     """,
+    # 4: a lease reads due jobs of one kind in run_at order from an index of its own
+    """
+    CREATE INDEX jobs_routes_due ON jobs (run_at, id) WHERE state = 'pending' AND kind = 'route';
+    CREATE INDEX jobs_work_due ON jobs (run_at, id) WHERE state = 'pending' AND kind <> 'route';
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -199,6 +204,11 @@ POSTGRES_MIGRATIONS: list[str] = [
         value BIGINT NOT NULL
     );
     """,
+    # 4: a lease reads due jobs of one kind in run_at order from an index of its own
+    """
+    CREATE INDEX jobs_routes_due ON jobs (run_at, id) WHERE state = 'pending' AND kind = 'route';
+    CREATE INDEX jobs_work_due ON jobs (run_at, id) WHERE state = 'pending' AND kind <> 'route';
+    """,
 ]
 
 # The lease rule both engines share, on jobs aliased ``j``: a bot job waits while
@@ -210,6 +220,9 @@ NOT_BLOCKED = """
         WHERE e.call_id = j.call_id AND e.seq < j.seq AND e.state IN ('pending', 'running')
           AND (e.kind = 'route' OR (e.kind = 'bot' AND e.bot = j.bot))))
 """
+
+# Which jobs a lease of each kind takes; the terms match the partial indexes above.
+LEASE_KINDS = {"all": "TRUE", "route": "j.kind = 'route'", "work": "j.kind <> 'route'"}
 
 CURRENT_VERSION = len(SQLITE_MIGRATIONS)
 assert len(POSTGRES_MIGRATIONS) == CURRENT_VERSION, "every migration needs both engines"

@@ -29,6 +29,7 @@ from agentkit.store.base import (
     JobRecord,
     JobSpec,
     JoinState,
+    LeaseKinds,
     NewEvent,
     PlacedCall,
     Store,
@@ -36,7 +37,12 @@ from agentkit.store.base import (
     StoreError,
     StoreUnavailable,
 )
-from agentkit.store.schema import NOT_BLOCKED, SQLITE_MIGRATIONS
+from agentkit.store.schema import LEASE_KINDS, NOT_BLOCKED, SQLITE_MIGRATIONS
+
+# Without statistics SQLite prefers jobs_due, which makes a lease of one kind
+# step over every due job of the other.
+_PENDING_INDEX = {"all": "", "route": "INDEXED BY jobs_routes_due",
+                  "work": "INDEXED BY jobs_work_due"}
 
 _JOB_COLUMNS = (
     "j.id, j.kind, j.event_id, j.seq, j.call_id, j.bot, j.name, j.payload, j.attempts, "
@@ -203,10 +209,12 @@ class SqliteStore(Store):
 
     # jobs
 
-    async def lease(self, owner: str, limit: int, lease_seconds: float) -> list[Job]:
+    async def lease(self, owner: str, limit: int, lease_seconds: float, *,
+                    kinds: LeaseKinds = "all") -> list[Job]:
         if limit <= 0:
             return []
         now = self._clock()
+        kind = LEASE_KINDS[kinds]
         async with self._tx() as db:
             await db.execute(
                 "UPDATE jobs SET state = 'dead', lease_owner = NULL, updated_at = ?, "
@@ -214,12 +222,20 @@ class SqliteStore(Store):
                 "WHERE state = 'running' AND lease_expires_at < ? AND attempts >= max_attempts",
                 (now, now),
             )
+            # Two queries rather than one with OR: each reads its index in order
+            # and stops at the limit, where the OR read and sorted every open job.
             due = [row[0] for row in await db.execute_fetchall(
-                "SELECT j.id FROM jobs j WHERE ((j.state = 'pending' AND j.run_at <= ?) "
-                "OR (j.state = 'running' AND j.lease_expires_at < ?)) AND "
-                f"{NOT_BLOCKED} ORDER BY j.run_at, j.id LIMIT ?",
-                (now, now, limit),
+                "SELECT j.id FROM jobs j WHERE j.state = 'running' AND j.lease_expires_at < ? "
+                f"AND {kind} AND {NOT_BLOCKED} ORDER BY j.run_at, j.id LIMIT ?",
+                (now, limit),
             )]
+            if len(due) < limit:
+                due += [row[0] for row in await db.execute_fetchall(
+                    f"SELECT j.id FROM jobs j {_PENDING_INDEX[kinds]} "
+                    f"WHERE j.state = 'pending' AND {kind} "
+                    f"AND j.run_at <= ? AND {NOT_BLOCKED} ORDER BY j.run_at, j.id LIMIT ?",
+                    (now, limit - len(due)),
+                )]
             if not due:
                 return []
             marks = ",".join("?" for _ in due)
@@ -261,6 +277,28 @@ class SqliteStore(Store):
             if ok and follow_ups:
                 await self._insert_jobs(db, follow_ups, now)
             return ok
+
+    async def finish_many(self, done: Sequence[tuple[Job, Sequence[JobSpec]]]) -> list[bool]:
+        if not done:
+            return []
+        now = self._clock()
+        finished: set[int] = set()
+        async with self._tx() as db:
+            for start in range(0, len(done), 500):  # SQLite's bound-parameter limit
+                chunk = done[start:start + 500]
+                held = ",".join("(?, ?, ?)" for _ in chunk)
+                rows = await db.execute_fetchall(
+                    "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, "
+                    "updated_at = ? WHERE state = 'running' AND (id, lease_owner, attempts) IN "
+                    f"(VALUES {held}) RETURNING id",
+                    (now, *(v for job, _ in chunk for v in (job.id, job.lease_owner,
+                                                            job.attempts))),
+                )
+                finished.update(int(row[0]) for row in rows)
+            follow_ups = [spec for job, specs in done if job.id in finished for spec in specs]
+            if follow_ups:
+                await self._insert_jobs(db, follow_ups, now)
+        return [job.id in finished for job, _ in done]
 
     async def retry(self, job: Job, error: str, run_at: datetime) -> bool:
         now = self._clock()
@@ -318,6 +356,15 @@ class SqliteStore(Store):
                 raise StoreError(f"no event {spec.event_id!r} to attach a job to")
             ids.append(int(rows[0][0]))
         return ids
+
+    async def jobs_in_state(self, state: str, limit: int = 100) -> list[JobRecord]:
+        async with self._tx(write=False) as db:
+            rows = await db.execute_fetchall(
+                "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
+                "last_error FROM jobs WHERE state = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+                (state, limit),
+            )
+        return [_record(r) for r in rows]
 
     async def count_due(self, within: float = 0.0) -> int:
         async with self._tx(write=False) as db:

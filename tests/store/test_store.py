@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -118,6 +119,39 @@ async def test_lease_respects_limit(store: Store) -> None:
     await store.add_events([event(n, call=None) for n in range(5)])
     assert len(await store.lease("w1", 2, 30)) == 2
     assert len(await store.lease("w1", 0, 30)) == 0
+
+
+async def test_lease_by_kind(store: Store) -> None:
+    """A route lease takes only route jobs; a work lease only bot jobs and tasks."""
+    await store.add_events([event(1, call=None), event(2, call=None)])
+    await route_all(store, ["a"])
+    await store.add_events([event(3, call=None)])
+    work = await store.lease("w1", 10, 30, kinds="work")
+    assert [(j.kind, j.event_id) for j in work] == [("bot", "evt_1"), ("bot", "evt_2")]
+    routes = await store.lease("w1", 10, 30, kinds="route")
+    assert [(j.kind, j.event_id) for j in routes] == [("route", "evt_3")]
+    assert await store.lease("w1", 10, 30) == []
+
+
+async def test_finish_many_adds_follow_ups_of_held_jobs(store: Store) -> None:
+    """finish_many finishes each held job with its follow-ups; a lost lease finishes nothing."""
+    await store.add_events([event(n) for n in (1, 2, 3)])
+    first, second, third = await store.lease("w1", 3, 30)
+    stale = dataclasses.replace(first, attempts=0)
+    results = await store.finish_many([
+        (stale, [JobSpec("bot", "evt_1", bot="a")]),
+        (second, [JobSpec("bot", "evt_2", bot="a"), JobSpec("bot", "evt_2", bot="b")]),
+        (third, []),
+    ])
+    assert results == [False, True, True]
+    assert [(j.kind, j.state) for j in await store.jobs_for_event("evt_1")] == [
+        ("route", "running")
+    ]
+    assert [(j.kind, j.bot, j.state) for j in await store.jobs_for_event("evt_2")] == [
+        ("route", None, "done"), ("bot", "a", "pending"), ("bot", "b", "pending")
+    ]
+    assert [j.state for j in await store.jobs_for_event("evt_3")] == ["done"]
+    assert await store.finish_many([]) == []
 
 
 async def test_expired_lease_is_taken_over(store: Store) -> None:
@@ -438,3 +472,13 @@ async def test_actions_of_kind_newest_first(store: Store) -> None:
         "k2", "k1", "k0"
     ]
     assert len(await store.actions_of_kind("attach_number")) == 4
+
+
+async def test_jobs_in_state_lists_dead_letters(store: Store) -> None:
+    """Dead-lettered jobs are listed with their last error."""
+    await store.add_events([event(1), event(2, call="cal_2")])
+    for job in await store.lease("w1", 10, 30):
+        await store.dead_letter(job, f"boom {job.event_id}")
+    dead = await store.jobs_in_state("dead")
+    assert sorted(j.last_error or "" for j in dead) == ["boom evt_1", "boom evt_2"]
+    assert await store.jobs_in_state("running") == []
