@@ -8,13 +8,14 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from agentkit.errors import AgentkitError
 from agentkit.logs import configure_logging
+from agentkit.serving import event_loop_factory
 
 DEFAULT_SIM_URL = "http://127.0.0.1:8081"
 
@@ -133,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     configure_logging(level=args.log_level)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             code = runner.run(_dispatch(args))
     except AgentkitError as exc:
         print(f"agentkit: {exc}", file=sys.stderr)
@@ -141,15 +142,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where it is installed (it is with uvicorn[standard]), else asyncio's own loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 async def _dispatch(args: argparse.Namespace) -> int:

@@ -9,12 +9,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 
 from agentkit.errors import ConfigError
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (uvicorn[standard] brings it), else asyncio's own loop.
+
+    For ``asyncio.Runner(loop_factory=...)``: the embedded server runs on the
+    loop it is started in, so the process picks the loop, not uvicorn.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 class _EmbeddedServer(uvicorn.Server):

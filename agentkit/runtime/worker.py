@@ -160,6 +160,7 @@ class Workers:
                 max(0.0, (now - job.run_at).total_seconds())
             )
             started = time.monotonic()
+            event = None
             try:
                 event = parse_event(job.event_body, internal=True)
                 follow_ups = await self._dispatcher.run(job, event)
@@ -167,8 +168,11 @@ class Workers:
                 self._metrics.job_duration.labels(kind="route", outcome="error").observe(
                     time.monotonic() - started
                 )
-                with structlog.contextvars.bound_contextvars(job_id=job.id,
-                                                             event_id=job.event_id):
+                with structlog.contextvars.bound_contextvars(
+                    job_id=job.id, event_id=job.event_id, job_kind=job.kind,
+                    attempt=job.attempts, call_id=job.call_id,
+                    event_type=event.type if event is not None else None,
+                ):
                     await self._failed(job, f"{type(exc).__name__}: {exc}")
                 continue
             self._metrics.job_duration.labels(kind="route", outcome="ok").observe(

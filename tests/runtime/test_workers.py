@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from agentkit.testing import wait_until
 from agentkit.testing.deliveries import envelope
 from tests.stores import StoreFactory
 
+T0 = datetime(2026, 4, 23, 10, 12, 45, tzinfo=UTC)
 FAST = WorkerConfig(concurrency=4, lease_seconds=5, poll_interval=0.05, retry_base=0.01,
                     retry_max=0.05, drain_timeout=2)
 
@@ -325,6 +327,35 @@ async def test_removed_bot_is_dead_lettered_with_reason(
     assert await h.settled(event["id"], 1) == {"gone": "dead"}
     (job,) = [j for j in await h.store.jobs_for_event(event["id"]) if j.bot]
     assert "no bot named 'gone'" in (job.last_error or "")
+
+
+async def test_route_failure_fails_only_its_event(harness: Callable[..., Harness]) -> None:
+    """Route jobs are done in batches; one that cannot be routed is retried and dead-lettered
+    alone, and the events routed with it reach their bot."""
+    seen: list[str] = []
+    bot = Bot("b")
+
+    @bot.on("call.completed")
+    async def handle(ctx: Context[Any]) -> None:
+        seen.append(ctx.event.id)
+
+    h = harness(bot)
+    good = [envelope("call.completed", {**envelope("call.completed")["data"], "id": f"cal_{n}"})
+            for n in range(5)]
+    await h.add(*good[:2])
+    await h.store.add_events([NewEvent("evt_unreadable", "call.completed", T0, "cal_x",
+                                       b"{not json", True)])
+    await h.add(*good[2:])
+    await h.start()
+    for event in good:
+        assert await h.settled(event["id"], 1) == {"b": "done"}
+
+    async def route_dead() -> bool:
+        jobs = await h.store.jobs_for_event("evt_unreadable")
+        return [(j.kind, j.state, j.attempts) for j in jobs] == [("route", "dead", 3)]
+
+    await wait_until(route_dead, timeout=10, message="the unreadable event's route job to die")
+    assert sorted(seen) == sorted(e["id"] for e in good)
 
 
 def test_retry_delay_grows_and_is_capped() -> None:
