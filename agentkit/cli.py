@@ -181,9 +181,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _bots_spec(args: argparse.Namespace) -> str:
-    import os
+    from agentkit.settings import read_environment
 
-    return str(args.bots or os.environ.get("AGENTKIT_BOTS") or "./bots")
+    return str(args.bots or read_environment().get("AGENTKIT_BOTS") or "./bots")
 
 
 def _list_bots(args: argparse.Namespace) -> int:

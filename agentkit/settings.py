@@ -25,6 +25,17 @@ class Secret(str):
         return "Secret('***')" if self else "Secret('')"
 
 
+def read_environment(
+    environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> dict[str, str]:
+    """The process environment over the variables of ``env_file`` (if it exists)."""
+    env: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    return env
+
+
 @dataclass(frozen=True)
 class Settings:
     """What agentkit is told by its environment; see CONTRACT.md section 1."""
@@ -55,10 +66,7 @@ class Settings:
 
         Variables already in the environment win over those in ``env_file``.
         """
-        env: dict[str, str] = {}
-        if env_file is not None and Path(env_file).is_file():
-            env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-        env.update(os.environ if environ is None else environ)
+        env = read_environment(environ, env_file=env_file)
 
         problems: list[str] = []
         api_key = env.get("ODYGY_API_KEY", "").strip()

@@ -106,3 +106,17 @@ async def test_taken_port_is_a_clear_error(served_sim: dict[str, object]) -> Non
     assert code == 2
     assert f"127.0.0.1:{port}" in err
     assert "Traceback" not in err
+
+
+async def test_bots_folder_from_env_file(tmp_path: Path) -> None:
+    """AGENTKIT_BOTS set only in ./.env is honoured by `agentkit bots`, as by `agentkit run`."""
+    fixtures = Path(__file__).parent / "fixtures" / "bots"
+    (tmp_path / ".env").write_text(f"AGENTKIT_BOTS={fixtures}\n")
+    env = {k: v for k, v in os.environ.items() if k != "AGENTKIT_BOTS"}
+    process = await asyncio.create_subprocess_exec(
+        AGENTKIT, "bots", "--json", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, err.decode()
+    assert [bot["name"] for bot in json.loads(out)] == ["probe"]
