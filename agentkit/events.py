@@ -8,7 +8,7 @@ known type whose ``data`` does not fit its model still parses, as
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -18,10 +18,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
 )
 
 from agentkit.errors import AgentkitError
 from agentkit.odygy.models import EVENT_TYPES, ApiModel, Call, describe_errors
+
+MAX_CALL_ID = 200
 
 
 class EnvelopeError(AgentkitError, ValueError):
@@ -77,6 +80,23 @@ class Envelope(BaseModel):
     type: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     created_at: AwareDatetime
     data: dict[str, Any]
+
+    @field_validator("id", "type")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # The store keeps these as text columns; PostgreSQL's text cannot hold NUL.
+        if any(ord(c) < 0x20 or c == "\x7f" for c in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
+        return value
 
 
 class Event(BaseModel):
@@ -232,9 +252,17 @@ def event_from_envelope(envelope: Envelope, *, internal: bool = False) -> Event:
     if cls is None:
         return UnknownEvent(**common)
     try:
-        return cls.model_validate({**common, "data": envelope.data})
+        event = cls.model_validate({**common, "data": envelope.data})
     except ValidationError as exc:
         return UnreadableEvent(**common, problem=describe_errors(exc))
+    call_id = event.call_id
+    if call_id is not None and (not call_id or len(call_id) > MAX_CALL_ID
+                                or any(ord(c) < 0x20 for c in call_id)):
+        # The call id is an indexed text column: an empty, huge or control-character one
+        # cannot be stored as such (PostgreSQL refuses NUL and index rows over 8 KiB).
+        return UnreadableEvent(**common, problem=f"data: the call id is not usable "
+                                                 f"({len(call_id)} characters)")
+    return event
 
 
 def parse_event(body: bytes, *, internal: bool = False) -> Event:

@@ -57,6 +57,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Disconnected(Exception):
+    """The client went away before the whole body arrived: nothing to verify or answer."""
+
+
 class DeliveryEndpoint:
     """``POST /webhooks/odygy`` as a plain ASGI handler."""
 
@@ -77,7 +81,11 @@ class DeliveryEndpoint:
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             headers[name.lower()] = value
-        status, payload = await self._handle(headers, receive)
+        try:
+            status, payload = await self._handle(headers, receive)
+        except _Disconnected:
+            self._count.labels(outcome="disconnected").inc()
+            return
         await _send_json(send, status, payload)
 
     async def _handle(self, headers: dict[bytes, bytes], receive: Receive) -> Answer:
@@ -131,7 +139,8 @@ class DeliveryEndpoint:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                # A body cut short is not the delivery that was signed and sent: never store it.
+                raise _Disconnected
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._max_body_bytes:

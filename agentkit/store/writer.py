@@ -70,6 +70,12 @@ class EventWriter:
         try:
             results = await self._store.add_events([event for event, _ in batch])
         except StoreError as exc:
+            if len(batch) > 1 and not isinstance(exc, StoreUnavailable):
+                # The store refused something in the batch: write each alone, so that
+                # one event it cannot take fails only its own delivery.
+                for item in batch:
+                    await self._write([item])
+                return
             log.error("store.write_failed", events=len(batch), error=str(exc))
             for _, future in batch:
                 if not future.done():
