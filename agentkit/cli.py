@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--poll-seconds", type=float, default=0.5,
                      help="how often idle workers look for due jobs (default 0.5)")
     run.add_argument("--sim-port", type=int, default=8081, help="the sandbox simulator's port")
+    run.add_argument("--api-rate", type=float, default=100.0,
+                     help="the API key's requests a second, burst twice that (phone.systems: "
+                          "100); 0 stops the client pacing itself, for a simulator without limits")
+    run.add_argument("--api-calls-in-flight", type=int, default=20,
+                     help="call creations at once for the API key (phone.systems: 20)")
 
     bots = commands.add_parser("bots", help="list the bots and what they react to",
                                parents=[common])
@@ -278,11 +283,14 @@ async def _eval(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from agentkit.odygy.ratelimit import RateLimits
     from agentkit.runtime.worker import WorkerConfig
     from agentkit.service import Role, RunOptions, Service, run_until_signalled
     from agentkit.settings import Settings
 
-    for name in ("concurrency", "max_attempts"):
+    if args.api_rate < 0:
+        raise CliError("--api-rate must be 0 (no pacing) or above")
+    for name in ("concurrency", "max_attempts", "api_calls_in_flight"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     for name in ("lease_seconds", "drain_seconds", "retry_base_seconds", "poll_seconds"):
@@ -299,6 +307,12 @@ async def _run(args: argparse.Namespace) -> int:
         sim_port=args.sim_port,
         role=role,
         max_attempts=args.max_attempts,
+        api_limits=RateLimits(
+            requests_per_second=args.api_rate or 100.0,
+            burst=max(1, round(2 * (args.api_rate or 100.0))),
+            max_call_creations=args.api_calls_in_flight,
+            enabled=args.api_rate > 0,
+        ),
         workers=WorkerConfig(
             concurrency=args.concurrency,
             lease_seconds=args.lease_seconds,

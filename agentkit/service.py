@@ -19,6 +19,7 @@ from agentkit.bot import Bot
 from agentkit.ingress.receiver import WEBHOOK_PATH, create_receiver_app
 from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
+from agentkit.odygy.ratelimit import RateLimits
 from agentkit.runtime.environment import BotEnvironment
 from agentkit.runtime.loader import load_bots
 from agentkit.runtime.scheduler import Scheduler
@@ -27,6 +28,7 @@ from agentkit.serving import EmbeddedServer
 from agentkit.settings import Settings
 from agentkit.sim import SimConfig, Simulator
 from agentkit.store import Store, StoreError, store_for_url
+from agentkit.store.ratelimit import PostgresRateLimiter, shared_rate_limiter
 from agentkit.store.writer import EventWriter
 
 log = structlog.get_logger("agentkit.service")
@@ -48,6 +50,8 @@ class RunOptions:
     max_attempts: int = 5
     prompts: str = "./prompts"
     workers: WorkerConfig = field(default_factory=WorkerConfig)
+    # phone.systems' limits; on PostgreSQL every process of the deployment shares them
+    api_limits: RateLimits = field(default_factory=RateLimits)
 
 
 class Service:
@@ -61,6 +65,7 @@ class Service:
                                           max_attempts=options.max_attempts)
         self.sim: Simulator | None = None
         self.client: OdygyClient | None = None
+        self.limiter: PostgresRateLimiter | None = None
         self.workers: Workers | None = None
         self.writer: EventWriter | None = None
         self.server: EmbeddedServer | None = None
@@ -89,7 +94,16 @@ class Service:
                                            time_scale=options.sim_time_scale))
             await self.sim.start(options.host, options.sim_port)
             base_url = self.sim.base_url
-        self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url)
+        # On PostgreSQL the API budget is the deployment's, not this process's.
+        self.limiter = shared_rate_limiter(self.store, api_key=self.settings.api_key,
+                                           limits=options.api_limits)
+        if self.limiter is not None:
+            await self.limiter.open()
+            self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url,
+                                      limiter=self.limiter)
+        else:
+            self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url,
+                                      limits=options.api_limits)
         if self.runs_jobs:
             self.environment = BotEnvironment(
                 self.settings, api=self.client, store=self.store, bots=self.bots,
@@ -139,6 +153,8 @@ class Service:
             await self.workers.stop()
         if self.client is not None:
             await self.client.aclose()
+        if self.limiter is not None:
+            await self.limiter.aclose()
         if self.environment is not None:
             await self.environment.aclose()
         if self.sim is not None:

@@ -120,3 +120,11 @@ async def test_bots_folder_from_env_file(tmp_path: Path) -> None:
     out, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, err.decode()
     assert [bot["name"] for bot in json.loads(out)] == ["probe"]
+
+
+@pytest.mark.parametrize("args", [["--api-rate", "-1"], ["--api-calls-in-flight", "0"]])
+async def test_bad_api_limits_are_a_clear_error(args: list[str]) -> None:
+    """Impossible API limits stop `agentkit run` before it starts, with a message."""
+    code, _, err = await run("run", "--sandbox", "--port", "0", *args)
+    assert code == 2
+    assert args[0] in err

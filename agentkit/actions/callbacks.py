@@ -29,7 +29,7 @@ from agentkit.bot import Bot, Team, Urgency
 from agentkit.errors import AgentkitError, ApiStatusError
 from agentkit.events import CallCompleted, Event
 from agentkit.odygy.client import OdygyClient
-from agentkit.odygy.models import User
+from agentkit.odygy.models import FINAL_CALL_STATUSES, User
 from agentkit.odygy.resources._base import NOT_GIVEN
 from agentkit.redact import mask_payment_data
 from agentkit.store.base import ActionRecord, Job, JobSpec, PlacedCall, Store
@@ -253,6 +253,13 @@ class Callbacks:
         await self._store.record_placed_call(
             PlacedCall(call_id, record.key, str(record.detail["to"]), attempt, datetime.now(UTC))
         )
+        # The call may have ended before this record existed (its answer was lost and
+        # found again, or a run died before recording it): its call.completed then found
+        # nothing to follow. Once recorded, the call itself is looked at once more.
+        await self._store.add_jobs([
+            JobSpec("task", record.event_id, bot=record.bot, name=f"{OUTCOME_TASK}:{call_id}",
+                    payload={"call_id": call_id})
+        ])
         call_ids = [*record.detail.get("call_ids", []), call_id]
         await self._store.settle_action(
             record.key, "started",
@@ -311,10 +318,23 @@ class Callbacks:
         return []
 
     async def follow(self, job: Job, event: Event) -> list[JobSpec]:
-        """The ``callback-outcome`` task: a callback's call ended; done, retry or give up."""
-        if not isinstance(event, CallCompleted):
+        """The ``callback-outcome`` task: a callback's call ended; done, retry or give up.
+
+        Runs for every outbound call.completed, and once for each call placed, on
+        the call's record (``payload["call_id"]``), in case it ended before it was
+        recorded as ours. Either may come first; whichever does, the other finds
+        the callback settled or adds only jobs that already exist.
+        """
+        if "call_id" in job.payload:
+            call = await self._api.calls.retrieve(str(job.payload["call_id"]))
+            if call.status not in FINAL_CALL_STATUSES:
+                return []  # still going: its call.completed will come
+            call_id, status, duration = call.id, call.status, call.duration
+        elif isinstance(event, CallCompleted):
+            call_id, status, duration = event.data.id, event.data.status, event.data.duration
+        else:
             return []
-        placed = await self._store.placed_call(event.data.id)
+        placed = await self._store.placed_call(call_id)
         if placed is None:
             return []
         record = await self._store.get_action(placed.action_key)
@@ -323,10 +343,9 @@ class Callbacks:
         bot = self._bots.get(record.bot)
         if bot is None:
             raise ActionError(f"callback {record.key}: its bot {record.bot!r} is not loaded")
-        status = event.data.status
         if status == "completed":
             await self._finish(record, bot, "done", "reached",
-                               f"answered, talked {event.data.duration} s")
+                               f"answered, talked {duration} s")
             return []
         policy = bot.callbacks
         if status in policy.retry_on and placed.attempt < policy.max_attempts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from typing import Any
 
@@ -24,8 +25,15 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     A field with a default becomes required too (the model must then say its
     value); an optional field keeps its ``anyOf`` with null, which is how strict
     mode spells "may be empty". ``$ref`` next to other keys is inlined, since
-    strict mode refuses siblings of a ``$ref``.
+    strict mode refuses siblings of a ``$ref``. Made once per model (pydantic
+    generates a schema in about 0.4 ms, ten times what a copy costs); each call
+    gets its own copy.
     """
+    return copy.deepcopy(_strict_schema(model))
+
+
+@functools.lru_cache(maxsize=256)
+def _strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     root = copy.deepcopy(model.model_json_schema(mode="validation"))
     strict: dict[str, Any] = _strict(root, root)
     return strict

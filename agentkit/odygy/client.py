@@ -7,7 +7,7 @@ from types import TracebackType
 import httpx
 
 from agentkit.errors import ConfigError
-from agentkit.odygy.ratelimit import RateLimits
+from agentkit.odygy.ratelimit import ClientRateLimiter, RateLimiter, RateLimits
 from agentkit.odygy.resources.account import AccountResource
 from agentkit.odygy.resources.call_flows import CallFlowsResource
 from agentkit.odygy.resources.calls import CallsResource
@@ -28,7 +28,10 @@ class OdygyClient:
                 ...
 
     It paces itself under the API's rate limits, retries what is safe to retry
-    and never places a call twice.
+    and never places a call twice. ``limits`` sets this client's own limiter;
+    ``limiter`` hands it one to share instead (the store's
+    ``PostgresRateLimiter`` shares one budget among processes), and its owner
+    closes it.
     """
 
     def __init__(
@@ -39,6 +42,7 @@ class OdygyClient:
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         limits: RateLimits | None = None,
+        limiter: RateLimiter | None = None,
         max_connections: int | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
@@ -46,7 +50,11 @@ class OdygyClient:
             raise ConfigError("OdygyClient needs an API key: set ODYGY_API_KEY")
         if not base_url.startswith(("https://", "http://")):
             raise ConfigError(f"the API base URL must start with https:// (got {base_url!r})")
-        limits = limits or RateLimits()
+        if limiter is not None and limits is not None:
+            raise ConfigError("OdygyClient takes limits or a limiter, not both")
+        if limiter is None:
+            limiter = ClientRateLimiter(limits or RateLimits())
+        limits = limiter.limits
         if max_connections is None:
             max_connections = limits.max_call_creations + 4
         if max_connections <= limits.max_call_creations:
@@ -59,7 +67,7 @@ class OdygyClient:
             base_url=base_url,
             timeout=timeout,
             retry=retry or RetryPolicy(),
-            limits=limits,
+            limiter=limiter,
             max_connections=max_connections,
             http_client=http_client,
         )

@@ -11,8 +11,9 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 
 class TokenBucket:
@@ -81,6 +82,37 @@ class RateLimits:
     headroom: float = 0.03
     burst_headroom: float = 0.15
     enabled: bool = True
+
+
+class RateLimiter(Protocol):
+    """What the client's transport needs from a rate limiter.
+
+    ``ClientRateLimiter`` keeps the limits inside one process; the store's
+    ``PostgresRateLimiter`` shares them among every process of a deployment.
+    ``calls_in_flight`` and ``max_calls_in_flight`` count this process's call
+    creations.
+    """
+
+    @property
+    def limits(self) -> RateLimits: ...
+
+    @property
+    def calls_in_flight(self) -> int: ...
+
+    @property
+    def max_calls_in_flight(self) -> int: ...
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent."""
+
+    def call_creation(self) -> AbstractAsyncContextManager[None]:
+        """Hold one call-creation slot for the duration of the block."""
+
+    def observe(self, headers: Mapping[str, str], sent_at: float) -> None:
+        """Follow the server's X-RateLimit-* headers; ``sent_at`` is on time.monotonic()."""
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (after a 429)."""
 
 
 class ClientRateLimiter:

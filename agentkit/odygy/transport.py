@@ -38,7 +38,7 @@ from agentkit.errors import (
     RateLimitError,
     error_for_status,
 )
-from agentkit.odygy.ratelimit import ClientRateLimiter, RateLimits
+from agentkit.odygy.ratelimit import ClientRateLimiter, RateLimiter
 
 T = TypeVar("T")
 
@@ -97,14 +97,14 @@ class Transport:
         base_url: str,
         timeout: float,
         retry: RetryPolicy,
-        limits: RateLimits,
+        limiter: RateLimiter,
         max_connections: int,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.retry = retry
-        self.limiter = ClientRateLimiter(limits)
+        self.limiter = limiter
         self.stats = ClientStats()
         # httpcore's pool spends time quadratic in its connections and queued
         # requests on every request; a small pool fed through our own
@@ -348,6 +348,6 @@ class Transport:
         )
         if isinstance(error, RateLimitError):
             self.stats.http_429 += 1
-            error.retry_after = self.limiter.retry_after(response.headers)
+            error.retry_after = ClientRateLimiter.retry_after(response.headers)
             self.limiter.pause(error.retry_after)
         return error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from agentkit.odygy.ratelimit import TokenBucket
@@ -32,6 +33,7 @@ class GateStats:
     http_429: int = 0
     calls_in_flight: int = 0
     max_calls_in_flight: int = 0
+    max_requests_per_second: int = 0  # the most requests in any one-second window
 
 
 class Gate:
@@ -45,6 +47,7 @@ class Gate:
         self._rng = rng
         self._buckets: dict[str, TokenBucket] = {}
         self._calls_in_flight: dict[str, int] = {}
+        self._last_second: deque[float] = deque()
         self.stats = GateStats()
 
     def authenticate(self, authorization: str | None) -> str:
@@ -88,6 +91,11 @@ class Gate:
         """Take a token for ``client`` or raise a 429; return the X-RateLimit-* headers."""
         self.stats.requests += 1
         now = time.monotonic()
+        window = self._last_second
+        window.append(now)
+        while window[0] <= now - 1.0:
+            window.popleft()
+        self.stats.max_requests_per_second = max(self.stats.max_requests_per_second, len(window))
         bucket = self.bucket(client)
         wait = bucket.take(now) if self.limits.enabled else 0.0
         headers = self.headers(client, now)

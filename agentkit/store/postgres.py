@@ -227,6 +227,11 @@ class PostgresStore(Store):
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"
 
+    @property
+    def url(self) -> str:
+        """The database URL the store connects to (for others sharing the database)."""
+        return self._url
+
     # connections and transactions
 
     async def open(self) -> None:

@@ -109,6 +109,11 @@ SQLITE_MIGRATIONS: list[str] = [
     CREATE INDEX jobs_routes_due ON jobs (run_at, id) WHERE state = 'pending' AND kind = 'route';
     CREATE INDEX jobs_work_due ON jobs (run_at, id) WHERE state = 'pending' AND kind <> 'route';
     """,
+    # 5: nothing; PostgreSQL adds the shared rate limits here (a SQLite store runs in one
+    # process, so its client keeps the limits in memory)
+    """
+    SELECT 1;
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -208,6 +213,23 @@ POSTGRES_MIGRATIONS: list[str] = [
     """
     CREATE INDEX jobs_routes_due ON jobs (run_at, id) WHERE state = 'pending' AND kind = 'route';
     CREATE INDEX jobs_work_due ON jobs (run_at, id) WHERE state = 'pending' AND kind <> 'route';
+    """,
+    # 5: the API rate limits every process of a deployment shares (store/ratelimit.py): a
+    # token bucket per API key and that key's call-creation slots, named by a hash of the key
+    """
+    CREATE TABLE rate_buckets (
+        name TEXT PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        paused_until TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE call_slots (
+        name TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        holder TEXT,
+        expires_at TIMESTAMPTZ,
+        PRIMARY KEY (name, slot)
+    );
     """,
 ]
 

@@ -56,8 +56,10 @@ class FakeLlm:
         model: str = "fake-model",
         usage: tuple[int, int] | None = None,
         responder: Responder | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.model = model
+        self.latency = latency  # seconds added to every completion, as a real model takes
         self.usage = usage
         self.responder: Responder = responder or minimal_answer
         self.requests: list[dict[str, Any]] = []
@@ -114,6 +116,8 @@ class FakeLlm:
             if not isinstance(body, dict):
                 return _error(400, "the body must be a JSON object", "invalid_request_error")
             self.requests.append(body)
+            if self.latency:
+                await asyncio.sleep(self.latency)
             fault = self._faults.popleft() if self._faults else None
             if isinstance(fault, _Hang):
                 try:
