@@ -8,28 +8,14 @@ more trials, is ``benchmarks/reliability_crash.py``.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.reliability.support import (
     MOMENTS,
     audit,
     crash_trial,
-    fresh_database,
-    postgres_missing,
     rig,
 )
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    reason = await postgres_missing()
-    if reason:
-        pytest.skip(f"needs PostgreSQL: {reason}")
-    async with fresh_database() as url:
-        yield url
 
 
 async def test_worker_killed_after_the_call_post_calls_once(

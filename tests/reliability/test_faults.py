@@ -9,7 +9,6 @@ and everything ends done or dead-lettered with a reason. The scaled-up run is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +18,10 @@ from tests.reliability.support import (
     FaultPlan,
     audit,
     fault_evidence,
-    fresh_database,
     pg_ctlcluster_missing,
-    postgres_missing,
     restart_postgres,
     rig,
 )
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    reason = await postgres_missing()
-    if reason:
-        pytest.skip(f"needs PostgreSQL: {reason}")
-    async with fresh_database() as url:
-        yield url
 
 
 async def test_api_model_and_chat_faults_lose_and_repeat_nothing(
