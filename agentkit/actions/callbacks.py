@@ -16,6 +16,7 @@ The bot's ``after_callback`` handlers hear how it ended.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,9 @@ log = structlog.get_logger("agentkit.actions")
 CALLBACK_TASK = "callback"
 OUTCOME_TASK = "callback-outcome"
 AFTER_TASK = "after-callback"
+# A team's users are listed once per this many seconds per process, not once per
+# callback: a changed team is seen within that time (docs/bots.md).
+TEAM_CACHE_SECONDS = 10.0
 _PRIORITY_DELAY = {"urgent": 0, "high": 5, "normal": 10, "low": 15}
 
 Status = Literal["placed", "scheduled", "refused", "cancelled", "dry_run", "in_progress", "done"]
@@ -111,6 +115,7 @@ class Callbacks:
         self._default_hours = default_hours
         self._after_callback = after_callback
         self._account_country: str | None = None
+        self._teams: dict[tuple[str | None, tuple[str, ...]], tuple[float, list[User]]] = {}
 
     # requested by a handler
 
@@ -270,17 +275,28 @@ class Callbacks:
         return CallbackResult("placed", record.key, call_id=call_id)
 
     async def _pick(self, bot: Bot, team: Team) -> User | None:
-        members = [
-            user async for user in self._api.users.list(limit=100)
-            if (team.role is not None and user.role == team.role)
-            or user.id in team.users or user.email in team.users or user.extension in team.users
-        ]
+        members = await self._members(team)
         if not members:
             log.warning("callback.team_empty", bot=bot.name, team=team.role or list(team.users))
             return None
         members.sort(key=lambda user: user.id)
         turn = await self._store.next_in_rotation(f"{bot.name}:{team.role or ','.join(team.users)}")
         return members[turn % len(members)]
+
+    async def _members(self, team: Team) -> list[User]:
+        """The team's users, listed at most once per TEAM_CACHE_SECONDS in this process."""
+        key = (team.role, tuple(team.users))
+        cached = self._teams.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < TEAM_CACHE_SECONDS:
+            return list(cached[1])
+        members = [
+            user async for user in self._api.users.list(limit=100)
+            if (team.role is not None and user.role == team.role)
+            or user.id in team.users or user.email in team.users or user.extension in team.users
+        ]
+        self._teams[key] = (now, members)
+        return list(members)
 
     async def _reached_since(self, detail: dict[str, Any], since: datetime) -> str | None:
         """Why the caller counts as reached since ``since``, or None."""
