@@ -45,10 +45,10 @@ Measures, taken from agentkit's own store once the run is over:
 
 The simulator's limits are lifted, but agentkit's API client keeps under phone.systems'
 documented limits by itself (100 requests/s per key, less a 3 % reserve, after a burst
-of 170), and each voicemail costs 3 to 4 API requests (the transcript, the team's
-users, the call, and a look at the call once placed): ``api_requests_per_event`` and
+of 170), and each voicemail costs about 2 API requests (the transcript and the call;
+the team's users are listed once per 10 s): ``api_requests_per_event`` and
 ``api_max_requests_per_s`` (the most the simulator saw in one second) say so. That
-budget, not agentkit's own work, bounds the default run at about 30 voicemails/s.
+budget, not agentkit's own work, bounds the default run at about 48 voicemails/s.
 ``--client-limits off`` lifts the client's pacing, to measure what the rest of the
 pipeline can do with a larger API budget: with ``agentkit run --api-rate 0`` where the
 CLI has that option, else through a shim around the same CLI (``UNLIMITED_CLIENT``

@@ -260,11 +260,13 @@ class Callbacks:
         )
         # The call may have ended before this record existed (its answer was lost and
         # found again, or a run died before recording it): its call.completed then found
-        # nothing to follow. Once recorded, the call itself is looked at once more.
-        await self._store.add_jobs([
-            JobSpec("task", record.event_id, bot=record.bot, name=f"{OUTCOME_TASK}:{call_id}",
-                    payload={"call_id": call_id})
-        ])
+        # nothing to follow. Looked for only now that the record is committed, so that
+        # one of the two always sees the other.
+        ended = await self._store.call_completed_event(call_id)
+        if ended is not None:
+            await self._store.add_jobs([
+                JobSpec("task", ended, bot=record.bot, name=OUTCOME_TASK)
+            ])
         call_ids = [*record.detail.get("call_ids", []), call_id]
         await self._store.settle_action(
             record.key, "started",
@@ -336,10 +338,10 @@ class Callbacks:
     async def follow(self, job: Job, event: Event) -> list[JobSpec]:
         """The ``callback-outcome`` task: a callback's call ended; done, retry or give up.
 
-        Runs for every outbound call.completed, and once for each call placed, on
-        the call's record (``payload["call_id"]``), in case it ended before it was
-        recorded as ours. Either may come first; whichever does, the other finds
-        the callback settled or adds only jobs that already exist.
+        Runs for every outbound call.completed, and again for a call.completed
+        that came before its call was recorded as placed. Whichever runs second
+        finds the callback settled or adds only jobs that already exist. Jobs
+        with ``payload["call_id"]`` (stores from before schema 6) look at the call.
         """
         if "call_id" in job.payload:
             call = await self._api.calls.retrieve(str(job.payload["call_id"]))

@@ -330,6 +330,10 @@ class Store(abc.ABC):
     async def placed_call(self, call_id: str) -> PlacedCall | None: ...
 
     @abc.abstractmethod
+    async def call_completed_event(self, call_id: str) -> str | None:
+        """The id of the routable ``call.completed`` stored for a call, or None if none came."""
+
+    @abc.abstractmethod
     async def next_in_rotation(self, name: str) -> int:
         """0, 1, 2, ... on successive calls for one ``name``, shared by every process."""
 

@@ -723,6 +723,13 @@ class PostgresStore(Store):
         return PlacedCall(call_id=row[0], action_key=row[1], number=row[2], attempt=row[3],
                           created_at=row[4])
 
+    async def call_completed_event(self, call_id: str) -> str | None:
+        found = await self._read(lambda c: c.fetchval(
+            "SELECT id FROM events WHERE type = 'call.completed' AND call_id = $1 "
+            "AND routable ORDER BY seq LIMIT 1", call_id,
+        ))
+        return None if found is None else str(found)
+
     async def count_placed_calls(self, number: str, since: datetime) -> int:
         return int(await self._read(lambda c: c.fetchval(
             "SELECT COUNT(*) FROM placed_calls WHERE number = $1 AND created_at >= $2",

@@ -114,6 +114,10 @@ SQLITE_MIGRATIONS: list[str] = [
     """
     SELECT 1;
     """,
+    # 6: a placed callback finds its call's call.completed if it came before the record
+    """
+    CREATE INDEX events_completed_by_call ON events (call_id) WHERE type = 'call.completed';
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -230,6 +234,9 @@ POSTGRES_MIGRATIONS: list[str] = [
         expires_at TIMESTAMPTZ,
         PRIMARY KEY (name, slot)
     );
+    """,
+    """
+    CREATE INDEX events_completed_by_call ON events (call_id) WHERE type = 'call.completed';
     """,
 ]
 

@@ -560,6 +560,14 @@ class SqliteStore(Store):
         return PlacedCall(call_id=r[0], action_key=r[1], number=r[2], attempt=r[3],
                           created_at=_dt(r[4]))
 
+    async def call_completed_event(self, call_id: str) -> str | None:
+        async with self._tx(write=False) as db:
+            rows = list(await db.execute_fetchall(
+                "SELECT id FROM events WHERE type = 'call.completed' AND call_id = ? "
+                "AND routable = 1 ORDER BY seq LIMIT 1", (call_id,),
+            ))
+        return str(rows[0][0]) if rows else None
+
     async def count_placed_calls(self, number: str, since: datetime) -> int:
         async with self._tx(write=False) as db:
             rows = list(await db.execute_fetchall(

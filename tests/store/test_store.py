@@ -438,6 +438,19 @@ async def test_placed_calls_counted_per_number(store: Store) -> None:
     assert await store.count_placed_calls("+442079460001", since) == 1
 
 
+async def test_call_completed_event_found_by_call(store: Store) -> None:
+    """A call's first routable call.completed is found by its call id; other events are not."""
+    await store.add_events([
+        event(1, call="cal_x", type="call.initiated"),
+        event(2, call="cal_y", routable=False),
+        event(3, call="cal_x"),
+        event(4, call="cal_x"),
+    ])
+    assert await store.call_completed_event("cal_x") == "evt_3"
+    assert await store.call_completed_event("cal_y") is None
+    assert await store.call_completed_event("cal_z") is None
+
+
 async def test_rotation_counts_per_name(make_store: StoreFactory) -> None:
     """Rotation counters give 0, 1, 2, ... per name, across stores on one database."""
     one, two = await make_store(), await make_store()
