@@ -794,7 +794,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                         "benchmark": round(cpu["bench"], 2),
                         "postgres": round(cpu["postgres"], 2), "other": round(other_cpu, 2)},
         "agentkit_cpu_ms_per_event": round(cpu["agentkit"] * 1000 / max(1, completed), 2),
-        # the event loop's thread, and the others (aiosqlite's, the default executor's)
+        # the event loop's thread, and the others (the SQLite store's, the default executor's)
         "agentkit_main_thread_cpu_s": round(threads_after[0] - threads_before[0], 2),
         "agentkit_other_threads_cpu_s": round(threads_after[1] - threads_before[1], 2),
         "noisy": noisy,
