@@ -34,7 +34,7 @@ class RedactSecrets:
                     value = value.replace(secret, MASK)
             return mask_payment_data(_BEARER.sub(r"\1" + MASK, value))
         if isinstance(value, dict):
-            return {k: MASK if _SECRET_KEYS.search(str(k)) else self._clean(v)
+            return {k: MASK if _secret_field(str(k), v) else self._clean(v)
                     for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return type(value)(self._clean(v) for v in value)
@@ -44,11 +44,16 @@ class RedactSecrets:
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key, value in list(event_dict.items()):
-            if _SECRET_KEYS.search(key) and value:
+            if _secret_field(key, value):
                 event_dict[key] = MASK
             else:
                 event_dict[key] = self._clean(value)
         return event_dict
+
+
+def _secret_field(key: str, value: Any) -> bool:
+    """A field named like a secret holds one, unless it is empty or a number (token counts)."""
+    return bool(_SECRET_KEYS.search(key)) and bool(value) and not isinstance(value, (int, float))
 
 
 def configure_logging(

@@ -29,6 +29,15 @@ def test_secret_named_fields_masked() -> None:
     assert out["headers"] == {"Authorization": MASK}
 
 
+def test_token_counts_are_not_secrets() -> None:
+    """Numbers in fields named like tokens (a model call's token use) are logged as they are."""
+    out = redact([], event="llm.call", prompt_tokens=312, completion_tokens=0,
+                  usage={"total_tokens": 340}, token="t0k3n")
+    assert (out["prompt_tokens"], out["completion_tokens"]) == (312, 0)
+    assert out["usage"] == {"total_tokens": 340}
+    assert out["token"] == MASK
+
+
 def test_bearer_tokens_masked() -> None:
     """A bearer token in free text is masked."""
     out = redact([], event="x", detail="sent Authorization: Bearer ps_live_zzz123")
