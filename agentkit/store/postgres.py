@@ -351,6 +351,24 @@ class PostgresStore(Store):
         finally:
             await self._release(conn)
 
+    async def _write_one(self, work: Callable[[_Connection], Awaitable[T]]) -> T:
+        """Run one statement that changes something, as a transaction of its own.
+
+        Two round trips fewer than BEGIN ... COMMIT. Never run again on another
+        connection: a lost answer may mean the change was made.
+        """
+        conn = await self._acquire()
+        try:
+            result = await work(conn)
+        except Exception as exc:
+            await self._release(conn, broken=_lost_connection(exc))
+            self._raise(exc)
+        except BaseException:
+            await self._release(conn, broken=True)
+            raise
+        await self._release(conn)
+        return result
+
     async def _read(self, work: Callable[[_Connection], Awaitable[T]]) -> T:
         """Run a read outside a transaction."""
         _, result = await self._retrying(work)
@@ -448,8 +466,7 @@ class PostgresStore(Store):
         return [_job(row) for row in rows]
 
     async def _guarded(self, job: Job, sql: str, *params: Any) -> bool:
-        async with self._transaction() as conn:
-            return await self._guarded_on(conn, job, sql, *params)
+        return await self._write_one(lambda conn: self._guarded_on(conn, job, sql, *params))
 
     @staticmethod
     async def _guarded_on(conn: _Connection, job: Job, sql: str, *params: Any) -> bool:
@@ -512,8 +529,8 @@ class PostgresStore(Store):
     async def add_jobs(self, jobs: Sequence[JobSpec]) -> list[int]:
         if not jobs:
             return []
-        async with self._transaction() as conn:
-            return await self._insert_jobs(conn, jobs)
+        # One INSERT; the look-up of jobs that were there already reads committed rows.
+        return await self._write_one(lambda conn: self._insert_jobs(conn, jobs))
 
     async def _insert_jobs(self, conn: _Connection, jobs: Sequence[JobSpec]) -> list[int]:
         keys = [(s.event_id, s.kind, s.bot or "", s.name) for s in jobs]
@@ -573,24 +590,22 @@ class PostgresStore(Store):
         return [_record(r) for r in rows]
 
     async def reschedule(self, job_id: int, run_at: datetime) -> bool:
-        async with self._transaction() as conn:
-            moved = await conn.fetchval(
-                "UPDATE jobs SET run_at = $2, updated_at = now() "
-                "WHERE id = $1 AND state = 'pending' RETURNING true", job_id, run_at,
-            )
+        moved = await self._write_one(lambda conn: conn.fetchval(
+            "UPDATE jobs SET run_at = $2, updated_at = now() "
+            "WHERE id = $1 AND state = 'pending' RETURNING true", job_id, run_at,
+        ))
         return bool(moved)
 
     # bot runs and actions
 
     async def record_bot_run(self, run: BotRun) -> None:
-        async with self._transaction() as conn:
-            await conn.execute(
-                f"INSERT INTO bot_runs ({_BOT_RUN_COLUMNS}) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                run.job_id, run.event_id, run.bot, run.attempt, run.started_at,
-                run.finished_at, run.outcome, run.error, run.prompt_tokens,
-                run.completion_tokens, run.cost_usd,
-            )
+        await self._write_one(lambda conn: conn.execute(
+            f"INSERT INTO bot_runs ({_BOT_RUN_COLUMNS}) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            run.job_id, run.event_id, run.bot, run.attempt, run.started_at,
+            run.finished_at, run.outcome, run.error, run.prompt_tokens,
+            run.completion_tokens, run.cost_usd,
+        ))
 
     async def bot_runs(self, event_id: str) -> list[BotRun]:
         rows = await self._read(lambda c: c.fetch(
@@ -661,40 +676,36 @@ class PostgresStore(Store):
         return None if row is None else CachedAnswer(*row)
 
     async def cache_answer(self, answer: CachedAnswer) -> None:
-        async with self._transaction() as conn:
-            await conn.execute(
-                "INSERT INTO llm_cache (key, model, answer, prompt_tokens, completion_tokens, "
-                "created_at) VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (key) DO NOTHING",
-                answer.key, answer.model, answer.answer, answer.prompt_tokens,
-                answer.completion_tokens,
-            )
+        await self._write_one(lambda conn: conn.execute(
+            "INSERT INTO llm_cache (key, model, answer, prompt_tokens, completion_tokens, "
+            "created_at) VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (key) DO NOTHING",
+            answer.key, answer.model, answer.answer, answer.prompt_tokens,
+            answer.completion_tokens,
+        ))
 
     async def join_arrive(self, key: str, event_type: str, event_id: str) -> JoinState:
-        async with self._transaction() as conn:
-            row = await conn.fetchrow(
-                "INSERT INTO joins (key, events, created_at, updated_at) "
-                "VALUES ($1, jsonb_build_object($2::text, $3::text), now(), now()) "
-                "ON CONFLICT (key) DO UPDATE SET "
-                "events = joins.events || jsonb_build_object($2::text, $3::text), "
-                "updated_at = now() RETURNING key, events, fired",
-                key, event_type, event_id,
-            )
+        row = await self._write_one(lambda conn: conn.fetchrow(
+            "INSERT INTO joins (key, events, created_at, updated_at) "
+            "VALUES ($1, jsonb_build_object($2::text, $3::text), now(), now()) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "events = joins.events || jsonb_build_object($2::text, $3::text), "
+            "updated_at = now() RETURNING key, events, fired",
+            key, event_type, event_id,
+        ))
         return JoinState(key=row[0], events=json.loads(row[1]), fired=bool(row[2]))
 
     async def join_fire(self, key: str, claimant: str) -> bool:
-        async with self._transaction() as conn:
-            fired = await conn.fetchval(
-                "UPDATE joins SET fired = true, fired_by = $2, updated_at = now() "
-                "WHERE key = $1 AND (NOT fired OR fired_by = $2) RETURNING true", key, claimant,
-            )
+        fired = await self._write_one(lambda conn: conn.fetchval(
+            "UPDATE joins SET fired = true, fired_by = $2, updated_at = now() "
+            "WHERE key = $1 AND (NOT fired OR fired_by = $2) RETURNING true", key, claimant,
+        ))
         return bool(fired)
 
     async def next_in_rotation(self, name: str) -> int:
-        async with self._transaction() as conn:
-            value = await conn.fetchval(
-                "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) "
-                "DO UPDATE SET value = counters.value + 1 RETURNING value", name,
-            )
+        value = await self._write_one(lambda conn: conn.fetchval(
+            "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) "
+            "DO UPDATE SET value = counters.value + 1 RETURNING value", name,
+        ))
         return int(value) - 1
 
     async def join_state(self, key: str) -> JoinState | None:
@@ -706,12 +717,11 @@ class PostgresStore(Store):
         return JoinState(key=row[0], events=json.loads(row[1]), fired=bool(row[2]))
 
     async def record_placed_call(self, call: PlacedCall) -> None:
-        async with self._transaction() as conn:
-            await conn.execute(
-                "INSERT INTO placed_calls (call_id, action_key, number, attempt, created_at) "
-                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO NOTHING",
-                call.call_id, call.action_key, call.number, call.attempt, call.created_at,
-            )
+        await self._write_one(lambda conn: conn.execute(
+            "INSERT INTO placed_calls (call_id, action_key, number, attempt, created_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO NOTHING",
+            call.call_id, call.action_key, call.number, call.attempt, call.created_at,
+        ))
 
     async def placed_call(self, call_id: str) -> PlacedCall | None:
         row = await self._read(lambda c: c.fetchrow(
