@@ -246,6 +246,7 @@ class PostgresStore(Store):
                 timeout=self._connect_timeout,
                 command_timeout=self._command_timeout,
                 server_settings=settings,
+                reset=keep_session,
             )
         except Exception as exc:
             self._raise(exc)
@@ -756,6 +757,15 @@ def _closed_error(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.InterfaceError) and any(
         words in str(exc) for words in ("closed", "closing", "released back to the pool")
     )
+
+
+async def keep_session(conn: _Connection) -> None:
+    """The pool's reset of a released connection: nothing past the rollback asyncpg does itself.
+
+    agentkit sets no session state (its search_path is a connection-time
+    setting, its advisory locks are transaction-scoped), so asyncpg's default
+    reset query would be one more round trip per release for nothing.
+    """
 
 
 async def _begin(conn: _Connection) -> Any:

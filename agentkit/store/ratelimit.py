@@ -38,6 +38,7 @@ import structlog
 
 from agentkit.odygy.ratelimit import RateLimits
 from agentkit.store.base import StoreError, StoreUnavailable
+from agentkit.store.postgres import keep_session
 
 if TYPE_CHECKING:
     from agentkit.store.base import Store
@@ -187,6 +188,7 @@ class PostgresRateLimiter:
             self._pool = await asyncpg.create_pool(
                 self._url, min_size=1, max_size=self._max_connections,
                 command_timeout=self._command_timeout, server_settings=settings,
+                reset=keep_session,
             )
             await self._ensure_rows()
         except BaseException as exc:
