@@ -358,6 +358,8 @@ class Callbacks:
         record = await self._store.get_action(placed.action_key)
         if record is None or record.state in ("done", "failed"):
             return []
+        # A call.completed's task belongs to no bot until its callback is found.
+        structlog.contextvars.bind_contextvars(bot=record.bot)
         bot = self._bots.get(record.bot)
         if bot is None:
             raise ActionError(f"callback {record.key}: its bot {record.bot!r} is not loaded")

@@ -30,6 +30,8 @@ async def test_worker_killed_after_the_call_post_calls_once(
     assert found.problems() == []
     assert found.callbacks_placed == 2
     assert deployment.logged("callback.placed")
+    finished = deployment.logged("callback.finished")
+    assert finished and {line["bot"] for line in finished} == {"voicemail-callback"}
 
 
 async def test_workers_killed_at_each_moment_lose_and_repeat_nothing(
