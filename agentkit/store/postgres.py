@@ -313,12 +313,14 @@ class PostgresStore(Store):
                 conn.terminate()
 
     async def _retrying(
-        self, work: Callable[[_Connection], Awaitable[T]], *, keep: bool = False
+        self, work: Callable[[_Connection], Awaitable[T]], *, keep: bool = False,
+        again: bool = True,
     ) -> tuple[_Connection, T]:
         """Run ``work`` on a pooled connection, again on another while connections turn out dead.
 
-        Only for work that changes nothing (BEGIN, a read). With ``keep`` the
-        connection stays acquired, for the caller to release.
+        Run again only work that changes nothing (BEGIN, a read); ``again=False``
+        for the rest. With ``keep`` the connection stays acquired, for the caller
+        to release.
         """
         attempt = 0
         while True:
@@ -328,7 +330,7 @@ class PostgresStore(Store):
             except Exception as exc:
                 lost = _lost_connection(exc)
                 await self._release(conn, broken=lost)
-                if not lost or attempt >= self._max_connections:
+                if not lost or not again or attempt >= self._max_connections:
                     self._raise(exc)
                 attempt += 1
                 continue
@@ -358,16 +360,7 @@ class PostgresStore(Store):
         Two round trips fewer than BEGIN ... COMMIT. Never run again on another
         connection: a lost answer may mean the change was made.
         """
-        conn = await self._acquire()
-        try:
-            result = await work(conn)
-        except Exception as exc:
-            await self._release(conn, broken=_lost_connection(exc))
-            self._raise(exc)
-        except BaseException:
-            await self._release(conn, broken=True)
-            raise
-        await self._release(conn)
+        _, result = await self._retrying(work, again=False)
         return result
 
     async def _read(self, work: Callable[[_Connection], Awaitable[T]]) -> T:
