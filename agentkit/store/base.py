@@ -18,6 +18,8 @@ JobState = Literal["pending", "running", "done", "dead"]
 JobKind = Literal["route", "bot", "task"]
 LeaseKinds = Literal["all", "route", "work"]
 ActionState = Literal["started", "done", "failed"]
+DialRefusal = Literal["paused", "do_not_call", "number_cap", "daily_max"]
+CALLS_PAUSED = "calls_paused"
 
 
 class StoreError(AgentkitError):
@@ -164,6 +166,44 @@ class PlacedCall:
     action_key: str
     number: str
     attempt: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DialClaim:
+    """One call about to be placed, to be counted against the caps first.
+
+    ``number_limit`` calls to ``number`` and ``daily_limit`` calls in all may
+    have been claimed since ``since``; a claim for the same ``action_key`` and
+    ``attempt`` is the same call (a run that died after claiming).
+    """
+
+    action_key: str
+    attempt: int
+    number: str
+    bot: str
+    number_limit: int
+    daily_limit: int
+    since: datetime
+
+
+@dataclass(frozen=True)
+class DialGrant:
+    """Whether a claimed call may be placed; ``refusal`` says why not."""
+
+    granted: bool
+    refusal: DialRefusal | None = None
+    number_count: int = 0
+    daily_count: int = 0
+
+
+@dataclass(frozen=True)
+class DoNotCallEntry:
+    """A number agentkit never calls, who added it and why."""
+
+    number: str
+    reason: str
+    added_by: str
     created_at: datetime
 
 
@@ -340,3 +380,99 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_placed_calls(self, number: str, since: datetime) -> int:
         """How many calls agentkit placed to ``number`` since ``since``."""
+
+    # dialling
+
+    @abc.abstractmethod
+    async def claim_dial(self, claim: DialClaim) -> DialGrant:
+        """Count a call against the caps and record it, atomically across processes.
+
+        Refused while calls are paused (the ``calls_paused`` switch), for a number
+        on the do-not-call list, and when ``number_limit`` or ``daily_limit``
+        calls have been claimed since ``claim.since``. A claim already recorded
+        for the same action and attempt is granted again without counting twice.
+        """
+
+    @abc.abstractmethod
+    async def count_dial_claims(self, number: str, since: datetime) -> int:
+        """Calls claimed to ``number`` since ``since``."""
+
+    @abc.abstractmethod
+    async def add_do_not_call(self, number: str, *, reason: str, added_by: str) -> bool:
+        """Put an E.164 number on the do-not-call list; False if it was already there."""
+
+    @abc.abstractmethod
+    async def remove_do_not_call(self, number: str) -> bool:
+        """Take a number off the do-not-call list; False if it was not there."""
+
+    @abc.abstractmethod
+    async def do_not_call(self, number: str) -> DoNotCallEntry | None:
+        """The number's do-not-call entry, or None."""
+
+    @abc.abstractmethod
+    async def do_not_call_list(self) -> list[DoNotCallEntry]:
+        """Every do-not-call entry, by number."""
+
+    @abc.abstractmethod
+    async def set_switch(self, name: str, on: bool, *, changed_by: str) -> bool:
+        """Turn a deployment-wide switch on or off; True if that changed it."""
+
+    @abc.abstractmethod
+    async def switch(self, name: str) -> bool:
+        """Whether a switch is on (never set: off)."""
+
+    @abc.abstractmethod
+    async def hold_callback(
+        self, number: str, kind: str, action_key: str, *, asked_at: datetime
+    ) -> str:
+        """Make ``action_key`` the open callback of ``kind`` to ``number``, unless one holds it.
+
+        Returns the key of the callback that answers a request made at
+        ``asked_at``: ``action_key`` if it now holds the number (or already did);
+        else one still open, or one that reached the caller after ``asked_at``.
+        """
+
+    @abc.abstractmethod
+    async def release_callback(
+        self, number: str, kind: str, action_key: str, *, reached: bool
+    ) -> None:
+        """``action_key``'s callback ended; when it ``reached`` the caller, that is kept."""
+
+    @abc.abstractmethod
+    async def append_to_action(self, key: str, field: str, item: dict[str, Any]) -> ActionRecord:
+        """Add ``item`` to the list ``detail[field]`` of an action, atomically."""
+
+    # retention and erasure
+
+    @abc.abstractmethod
+    async def claim_once(self, name: str) -> bool:
+        """True for the first caller ever to claim ``name`` in this store, False for all after.
+
+        One winner across every process of a deployment: the daily purge claims
+        ``retention:YYYY-MM-DD`` so that one process runs it each day.
+        """
+
+    @abc.abstractmethod
+    async def purge_older_than(self, cutoff: datetime, *,
+                               batch_size: int = 1000) -> dict[str, int]:
+        """Delete what is older than ``cutoff``, a batch of rows per transaction.
+
+        Events received before it go with their jobs and bot runs, unless the
+        event still has a pending or running job; model answers and joins last
+        changed before it go; the action log's rows stay, their details masked
+        (``agentkit.store.privacy.mask_detail``) once. Returns counts by
+        ``events``, ``jobs``, ``bot_runs``, ``llm_cache``, ``joins`` and
+        ``actions_masked``.
+        """
+
+    @abc.abstractmethod
+    async def erase_number(self, forms: Sequence[str], *,
+                           batch_size: int = 1000) -> dict[str, int]:
+        """Remove what the store holds about one phone number, given its textual ``forms``.
+
+        Events whose body mentions a form go, with all their jobs (open ones too)
+        and bot runs; model answers that mention one go; in action details the
+        number becomes ``[erased]`` (and the caller's words are cut, as retention
+        does), and in placed calls too. Returns counts by ``events``, ``jobs``,
+        ``bot_runs``, ``llm_cache``, ``actions`` and ``placed_calls``.
+        """

@@ -17,17 +17,22 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
 from agentkit.store.base import (
+    CALLS_PAUSED,
     ActionRecord,
     ActionState,
     BotRun,
     CachedAnswer,
+    DialClaim,
+    DialGrant,
+    DoNotCallEntry,
     Job,
     JobRecord,
     JobSpec,
@@ -39,6 +44,16 @@ from agentkit.store.base import (
     StoredEvent,
     StoreError,
     StoreUnavailable,
+)
+from agentkit.store.privacy import (
+    ERASE_COUNTS,
+    ERASED,
+    PURGE_BATCH,
+    PURGE_COUNTS,
+    erase_in_detail,
+    mask_detail,
+    mentions,
+    number_pattern,
 )
 from agentkit.store.schema import LEASE_KINDS, NOT_BLOCKED, POSTGRES_MIGRATIONS
 
@@ -740,6 +755,266 @@ class PostgresStore(Store):
             number, since,
         )))
 
+    # dialling
+
+    async def claim_dial(self, claim: DialClaim) -> DialGrant:
+        async with self._transaction() as conn:
+            # One claim at a time in the whole deployment: the caps are counts over
+            # every number, read and then written.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", self._dial_lock)
+            if await conn.fetchval("SELECT value FROM switches WHERE name = $1", CALLS_PAUSED):
+                return DialGrant(False, "paused")
+            if await conn.fetchval("SELECT 1 FROM do_not_call WHERE number = $1", claim.number):
+                return DialGrant(False, "do_not_call")
+            row = await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE number = $1), count(*) "
+                "FROM dial_claims WHERE created_at >= $2",
+                claim.number, claim.since,
+            )
+            to_number, in_all = int(row[0]), int(row[1])
+            if await conn.fetchval(
+                "SELECT 1 FROM dial_claims WHERE action_key = $1 AND attempt = $2",
+                claim.action_key, claim.attempt,
+            ):
+                return DialGrant(True, None, to_number, in_all)
+            if to_number >= claim.number_limit:
+                return DialGrant(False, "number_cap", to_number, in_all)
+            if in_all >= claim.daily_limit:
+                return DialGrant(False, "daily_max", to_number, in_all)
+            await conn.execute(
+                "INSERT INTO dial_claims (action_key, attempt, number, bot, created_at) "
+                "VALUES ($1, $2, $3, $4, now())",
+                claim.action_key, claim.attempt, claim.number, claim.bot,
+            )
+            return DialGrant(True, None, to_number + 1, in_all + 1)
+
+    @property
+    def _dial_lock(self) -> int:
+        return int.from_bytes(
+            hashlib.blake2b(f"agentkit:dial:{self.schema or ''}".encode(),
+                            digest_size=8).digest(),
+            "big", signed=True,
+        )
+
+    async def count_dial_claims(self, number: str, since: datetime) -> int:
+        return int(await self._read(lambda c: c.fetchval(
+            "SELECT COUNT(*) FROM dial_claims WHERE number = $1 AND created_at >= $2",
+            number, since,
+        )))
+
+    async def add_do_not_call(self, number: str, *, reason: str, added_by: str) -> bool:
+        added = await self._write_one(lambda conn: conn.fetchval(
+            "INSERT INTO do_not_call (number, reason, added_by, created_at) "
+            "VALUES ($1, $2, $3, now()) ON CONFLICT (number) DO NOTHING RETURNING true",
+            number, reason, added_by,
+        ))
+        return bool(added)
+
+    async def remove_do_not_call(self, number: str) -> bool:
+        removed = await self._write_one(lambda conn: conn.fetchval(
+            "DELETE FROM do_not_call WHERE number = $1 RETURNING true", number
+        ))
+        return bool(removed)
+
+    async def do_not_call(self, number: str) -> DoNotCallEntry | None:
+        row = await self._read(lambda c: c.fetchrow(
+            "SELECT number, reason, added_by, created_at FROM do_not_call WHERE number = $1",
+            number,
+        ))
+        return None if row is None else DoNotCallEntry(*row)
+
+    async def do_not_call_list(self) -> list[DoNotCallEntry]:
+        rows = await self._read(lambda c: c.fetch(
+            "SELECT number, reason, added_by, created_at FROM do_not_call ORDER BY number"
+        ))
+        return [DoNotCallEntry(*row) for row in rows]
+
+    async def set_switch(self, name: str, on: bool, *, changed_by: str) -> bool:
+        async with self._transaction() as conn:
+            current = await conn.fetchval(
+                "SELECT value FROM switches WHERE name = $1 FOR UPDATE", name
+            )
+            if bool(current) == on:
+                return False
+            await conn.execute(
+                "INSERT INTO switches (name, value, changed_by, updated_at) "
+                "VALUES ($1, $2, $3, now()) ON CONFLICT (name) DO UPDATE SET "
+                "value = excluded.value, changed_by = excluded.changed_by, updated_at = now()",
+                name, on, changed_by,
+            )
+            return True
+
+    async def switch(self, name: str) -> bool:
+        value = await self._read(lambda c: c.fetchval(
+            "SELECT value FROM switches WHERE name = $1", name
+        ))
+        return bool(value)
+
+    async def hold_callback(
+        self, number: str, kind: str, action_key: str, *, asked_at: datetime
+    ) -> str:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO open_callbacks (number, kind, action_key, created_at) "
+                "VALUES ($1, $2, $3, now()) ON CONFLICT (number, kind) DO NOTHING",
+                number, kind, action_key,
+            )
+            row = await conn.fetchrow(
+                "SELECT o.action_key, a.state, o.reached_at FROM open_callbacks o "
+                "LEFT JOIN actions a ON a.key = o.action_key "
+                "WHERE o.number = $1 AND o.kind = $2 FOR UPDATE OF o",
+                number, kind,
+            )
+            if row[0] == action_key or row[1] == "started" or (
+                    row[2] is not None and row[2] >= asked_at):
+                return str(row[0])
+            await conn.execute(
+                "UPDATE open_callbacks SET action_key = $3, created_at = now(), reached_at = NULL "
+                "WHERE number = $1 AND kind = $2",
+                number, kind, action_key,
+            )
+            return action_key
+
+    async def release_callback(
+        self, number: str, kind: str, action_key: str, *, reached: bool
+    ) -> None:
+        sql = ("UPDATE open_callbacks SET reached_at = now() " if reached
+               else "DELETE FROM open_callbacks ")
+        await self._write_one(lambda conn: conn.execute(
+            sql + "WHERE number = $1 AND kind = $2 AND action_key = $3",
+            number, kind, action_key,
+        ))
+
+    async def append_to_action(self, key: str, field: str, item: dict[str, Any]) -> ActionRecord:
+        row = await self._write_one(lambda conn: conn.fetchrow(
+            "UPDATE actions SET detail = jsonb_set(detail, ARRAY[$2::text], "
+            "COALESCE(detail -> $2::text, '[]'::jsonb) || jsonb_build_array($3::jsonb)), "
+            f"updated_at = now() WHERE key = $1 RETURNING {_ACTION_COLUMNS}",
+            key, field, json.dumps(item),
+        ))
+        if row is None:
+            raise StoreError(f"no action {key!r} to add to: claim it first")
+        return _action(row)
+
+
+    # retention and erasure
+
+    async def claim_once(self, name: str) -> bool:
+        claimed = await self._write_one(lambda conn: conn.fetchval(
+            "INSERT INTO once_claims (name, claimed_at) VALUES ($1, now()) "
+            "ON CONFLICT (name) DO NOTHING RETURNING true", name,
+        ))
+        return bool(claimed)
+
+    async def purge_older_than(self, cutoff: datetime, *,
+                               batch_size: int = PURGE_BATCH) -> dict[str, int]:
+        counts = dict.fromkeys(PURGE_COUNTS, 0)
+        seq, last = 0, False
+        while not last:
+            async with self._transaction() as conn:
+                rows = await conn.fetch(
+                    "SELECT seq, received_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    seq, batch_size,
+                )
+                if not rows:
+                    break
+                window = (seq, int(rows[-1][0]), cutoff)
+                # Receipt times rise with seq: the window that reaches a kept event
+                # is the last. An event received out of step goes the next day.
+                last = len(rows) < batch_size or rows[-1][1] >= cutoff
+                for table, column in (("jobs", "event_id"), ("bot_runs", "event_id"),
+                                      ("events", "id")):
+                    counts[table] += _count(await conn.execute(
+                        f"DELETE FROM {table} WHERE {column} IN ({_OLD_EVENTS})", *window
+                    ))
+            seq = window[1]
+        for table, column in (("llm_cache", "created_at"), ("joins", "updated_at")):
+            while True:
+                async with self._transaction() as conn:
+                    n = _count(await conn.execute(
+                        f"DELETE FROM {table} WHERE key IN "
+                        f"(SELECT key FROM {table} WHERE {column} < $1 LIMIT $2)",
+                        cutoff, batch_size,
+                    ))
+                counts[table] += n
+                if n < batch_size:
+                    break
+        cursor: tuple[datetime, str] = (_EPOCH, "")
+        while True:
+            async with self._transaction() as conn:
+                rows = await conn.fetch(_ACTIONS_TO_MASK, cutoff, *cursor, batch_size)
+                await conn.execute(
+                    "UPDATE actions a SET detail = u.detail::jsonb, masked = true "
+                    "FROM unnest($1::text[], $2::text[]) AS u(key, detail) WHERE a.key = u.key",
+                    [row[0] for row in rows],
+                    [json.dumps(mask_detail(json.loads(row[1]))) for row in rows],
+                )
+            counts["actions_masked"] += len(rows)
+            if len(rows) < batch_size:
+                break
+            cursor = (rows[-1][2], rows[-1][0])
+        while True:
+            n = _count(await self._write_one(lambda conn: conn.execute(
+                "DELETE FROM dial_claims WHERE ctid IN (SELECT ctid FROM dial_claims "
+                "WHERE created_at < $1 LIMIT $2)", cutoff, batch_size,
+            )))
+            counts["dial_claims"] += n
+            if n < batch_size:
+                break
+        return counts
+
+    async def erase_number(self, forms: Sequence[str], *,
+                           batch_size: int = PURGE_BATCH) -> dict[str, int]:
+        pattern = number_pattern(forms)
+        texts = sorted(set(forms))
+        counts = dict.fromkeys(ERASE_COUNTS, 0)
+        seq = 0
+        while True:
+            rows = await self._read(_fetching(
+                "SELECT seq, id, body FROM events e WHERE seq > $1 AND EXISTS "
+                "(SELECT 1 FROM unnest($2::bytea[]) f WHERE position(f IN e.body) > 0) "
+                "ORDER BY seq LIMIT $3", seq, [form.encode() for form in texts], batch_size,
+            ))
+            if not rows:
+                break
+            seq = rows[-1][0]
+            ids = [row[1] for row in rows if mentions(bytes(row[2]), pattern)]
+            if not ids:
+                continue
+            async with self._transaction() as conn:
+                for table, column in (("jobs", "event_id"), ("bot_runs", "event_id"),
+                                      ("events", "id")):
+                    counts[table] += _count(await conn.execute(
+                        f"DELETE FROM {table} WHERE {column} = ANY($1::text[])", ids
+                    ))
+        for table, column in (("llm_cache", "answer"), ("actions", "detail::text")):
+            key = ""
+            while True:
+                found = [row[0] for row in await self._read(_fetching(
+                    f"SELECT key FROM {table} WHERE key > $1 AND EXISTS (SELECT 1 FROM "
+                    f"unnest($2::text[]) f WHERE position(f IN {column}) > 0) "
+                    "ORDER BY key LIMIT $3", key, texts, batch_size,
+                ))]
+                if not found:
+                    break
+                key = found[-1]
+                async with self._transaction() as conn:
+                    if table == "llm_cache":
+                        counts[table] += await _delete_answers(conn, found, pattern)
+                    else:
+                        counts[table] += await _erase_in_actions(conn, found, pattern)
+        for table in ("placed_calls", "dial_claims"):
+            counts[table] = _count(await self._write_one(partial(
+                lambda conn, table: conn.execute(
+                    f"UPDATE {table} SET number = $1 WHERE number = ANY($2::text[])",
+                    ERASED, texts,
+                ), table=table)))
+        counts["open_callbacks"] = _count(await self._write_one(lambda conn: conn.execute(
+            "DELETE FROM open_callbacks WHERE number = ANY($1::text[])", texts,
+        )))
+        return counts
+
+
 def _lost_connection(exc: BaseException) -> bool:
     """Whether ``exc`` says the connection was gone before or while it was used."""
     return isinstance(exc, _LOST) or _closed_error(exc)
@@ -790,3 +1065,58 @@ def _job(r: Any) -> Job:
     return Job(id=r[0], kind=r[1], event_id=r[2], seq=r[3], call_id=r[4], bot=r[5], name=r[6],
                payload=json.loads(r[7]), attempts=r[8], max_attempts=r[9], run_at=r[10],
                lease_owner=r[11], last_error=r[12], event_body=bytes(r[13]))
+
+
+# retention and erasure
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Old events whose jobs have all finished, in one window of seq.
+_OLD_EVENTS = (
+    "SELECT e.id FROM events e WHERE e.seq > $1 AND e.seq <= $2 AND e.received_at < $3 "
+    "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.event_id = e.id "
+    "AND o.state IN ('pending', 'running'))"
+)
+
+# The next old actions after a cursor (updated_at, key) whose event's jobs are done.
+_ACTIONS_TO_MASK = """
+    SELECT a.key, a.detail, a.updated_at FROM actions a
+    WHERE NOT a.masked AND a.updated_at < $1 AND (a.updated_at, a.key) > ($2, $3)
+      AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.event_id = a.event_id
+                      AND o.state IN ('pending', 'running'))
+    ORDER BY a.updated_at, a.key LIMIT $4
+    FOR UPDATE OF a
+"""
+
+
+def _count(status: str) -> int:
+    """The row count of a command's status (``DELETE 12``)."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _fetching(sql: str, *args: Any) -> Callable[[_Connection], Awaitable[list[Any]]]:
+    return lambda conn: conn.fetch(sql, *args)
+
+
+async def _delete_answers(conn: _Connection, keys: list[str], pattern: re.Pattern[str]) -> int:
+    rows = await conn.fetch(
+        "SELECT key, answer FROM llm_cache WHERE key = ANY($1::text[]) FOR UPDATE", keys
+    )
+    gone = [row[0] for row in rows if mentions(row[1], pattern)]
+    await conn.execute("DELETE FROM llm_cache WHERE key = ANY($1::text[])", gone)
+    return len(gone)
+
+
+async def _erase_in_actions(conn: _Connection, keys: list[str],
+                            pattern: re.Pattern[str]) -> int:
+    rows = await conn.fetch(
+        "SELECT key, detail FROM actions WHERE key = ANY($1::text[]) FOR UPDATE", keys
+    )
+    changed = [(row[0], json.dumps(erase_in_detail(json.loads(row[1]), pattern)))
+               for row in rows if mentions(row[1], pattern)]
+    await conn.execute(
+        "UPDATE actions a SET detail = u.detail::jsonb "
+        "FROM unnest($1::text[], $2::text[]) AS u(key, detail) WHERE a.key = u.key",
+        [key for key, _ in changed], [detail for _, detail in changed],
+    )
+    return len(changed)

@@ -118,6 +118,54 @@ SQLITE_MIGRATIONS: list[str] = [
     """
     CREATE INDEX events_completed_by_call ON events (call_id) WHERE type = 'call.completed';
     """,
+    # 7: dialling: each call claimed before it is placed (the caps count claims), the
+    # do-not-call list, deployment switches (calls paused), one open callback per number
+    # (kept once it reached the caller, for the requests made before it did)
+    """
+    CREATE TABLE dial_claims (
+        action_key TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        number TEXT NOT NULL,
+        bot TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (action_key, attempt)
+    );
+    CREATE INDEX dial_claims_by_number ON dial_claims (number, created_at);
+    CREATE INDEX dial_claims_by_time ON dial_claims (created_at);
+    CREATE TABLE do_not_call (
+        number TEXT PRIMARY KEY,
+        reason TEXT NOT NULL DEFAULT '',
+        added_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE switches (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL,
+        changed_by TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE open_callbacks (
+        number TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        action_key TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        reached_at REAL,
+        PRIMARY KEY (number, kind)
+    );
+    """,
+    # retention and erasure
+    # 8: retention: old rows found by age, the action log's rows masked once, and
+    # claims that one process of a deployment wins (the daily purge, once-only alerts)
+    """
+    ALTER TABLE actions ADD COLUMN masked INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX actions_to_mask ON actions (updated_at, key) WHERE masked = 0;
+    CREATE INDEX llm_cache_by_age ON llm_cache (created_at);
+    CREATE INDEX joins_by_age ON joins (updated_at);
+    CREATE TABLE once_claims (
+        name TEXT PRIMARY KEY,
+        claimed_at REAL NOT NULL
+    );
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -237,6 +285,49 @@ POSTGRES_MIGRATIONS: list[str] = [
     """,
     """
     CREATE INDEX events_completed_by_call ON events (call_id) WHERE type = 'call.completed';
+    """,
+    """
+    CREATE TABLE dial_claims (
+        action_key TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        number TEXT NOT NULL,
+        bot TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (action_key, attempt)
+    );
+    CREATE INDEX dial_claims_by_number ON dial_claims (number, created_at);
+    CREATE INDEX dial_claims_by_time ON dial_claims (created_at);
+    CREATE TABLE do_not_call (
+        number TEXT PRIMARY KEY,
+        reason TEXT NOT NULL DEFAULT '',
+        added_by TEXT NOT NULL DEFAULT '',
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE switches (
+        name TEXT PRIMARY KEY,
+        value BOOLEAN NOT NULL,
+        changed_by TEXT NOT NULL DEFAULT '',
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE open_callbacks (
+        number TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        action_key TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        reached_at TIMESTAMPTZ,
+        PRIMARY KEY (number, kind)
+    );
+    """,
+    # retention and erasure
+    """
+    ALTER TABLE actions ADD COLUMN masked BOOLEAN NOT NULL DEFAULT false;
+    CREATE INDEX actions_to_mask ON actions (updated_at, key) WHERE NOT masked;
+    CREATE INDEX llm_cache_by_age ON llm_cache (created_at);
+    CREATE INDEX joins_by_age ON joins (updated_at);
+    CREATE TABLE once_claims (
+        name TEXT PRIMARY KEY,
+        claimed_at TIMESTAMPTZ NOT NULL
+    );
     """,
 ]
 

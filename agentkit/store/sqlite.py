@@ -13,19 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from agentkit.store.base import (
+    CALLS_PAUSED,
     ActionRecord,
     ActionState,
     BotRun,
     CachedAnswer,
+    DialClaim,
+    DialGrant,
+    DoNotCallEntry,
     Job,
     JobRecord,
     JobSpec,
@@ -37,6 +43,16 @@ from agentkit.store.base import (
     StoredEvent,
     StoreError,
     StoreUnavailable,
+)
+from agentkit.store.privacy import (
+    ERASE_COUNTS,
+    ERASED,
+    PURGE_BATCH,
+    PURGE_COUNTS,
+    erase_in_detail,
+    mask_detail,
+    mentions,
+    number_pattern,
 )
 from agentkit.store.schema import LEASE_KINDS, NOT_BLOCKED, SQLITE_MIGRATIONS
 
@@ -562,6 +578,227 @@ class SqliteStore(Store):
         return [_action(row) for row in rows]
 
 
+    # dialling
+
+    async def claim_dial(self, claim: DialClaim) -> DialGrant:
+        now = self._clock()
+        since = claim.since.timestamp()
+
+        def decide(db: Db) -> DialGrant:
+            # BEGIN IMMEDIATE: every process's claims run one at a time.
+            if _switch_on(db, CALLS_PAUSED):
+                return DialGrant(False, "paused")
+            if db.execute("SELECT 1 FROM do_not_call WHERE number = ?",
+                          (claim.number,)).fetchone():
+                return DialGrant(False, "do_not_call")
+            to_number = int(db.execute(
+                "SELECT COUNT(*) FROM dial_claims WHERE number = ? AND created_at >= ?",
+                (claim.number, since),
+            ).fetchone()[0])
+            in_all = int(db.execute(
+                "SELECT COUNT(*) FROM dial_claims WHERE created_at >= ?", (since,)
+            ).fetchone()[0])
+            if db.execute("SELECT 1 FROM dial_claims WHERE action_key = ? AND attempt = ?",
+                          (claim.action_key, claim.attempt)).fetchone():
+                return DialGrant(True, None, to_number, in_all)
+            if to_number >= claim.number_limit:
+                return DialGrant(False, "number_cap", to_number, in_all)
+            if in_all >= claim.daily_limit:
+                return DialGrant(False, "daily_max", to_number, in_all)
+            db.execute(
+                "INSERT INTO dial_claims (action_key, attempt, number, bot, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (claim.action_key, claim.attempt, claim.number, claim.bot, now),
+            )
+            return DialGrant(True, None, to_number + 1, in_all + 1)
+
+        return await self._write(decide)
+
+    async def count_dial_claims(self, number: str, since: datetime) -> int:
+        return await self._read(lambda db: int(db.execute(
+            "SELECT COUNT(*) FROM dial_claims WHERE number = ? AND created_at >= ?",
+            (number, since.timestamp()),
+        ).fetchone()[0]))
+
+    async def add_do_not_call(self, number: str, *, reason: str, added_by: str) -> bool:
+        now = self._clock()
+        return await self._write(lambda db: db.execute(
+            "INSERT INTO do_not_call (number, reason, added_by, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (number) DO NOTHING", (number, reason, added_by, now),
+        ).rowcount == 1)
+
+    async def remove_do_not_call(self, number: str) -> bool:
+        return await self._write(lambda db: db.execute(
+            "DELETE FROM do_not_call WHERE number = ?", (number,)
+        ).rowcount == 1)
+
+    async def do_not_call(self, number: str) -> DoNotCallEntry | None:
+        row = await self._read(lambda db: db.execute(
+            "SELECT number, reason, added_by, created_at FROM do_not_call WHERE number = ?",
+            (number,),
+        ).fetchone())
+        return None if row is None else DoNotCallEntry(row[0], row[1], row[2], _dt(row[3]))
+
+    async def do_not_call_list(self) -> list[DoNotCallEntry]:
+        rows = await self._read(lambda db: db.execute(
+            "SELECT number, reason, added_by, created_at FROM do_not_call ORDER BY number"
+        ).fetchall())
+        return [DoNotCallEntry(r[0], r[1], r[2], _dt(r[3])) for r in rows]
+
+    async def set_switch(self, name: str, on: bool, *, changed_by: str) -> bool:
+        now = self._clock()
+
+        def flip(db: Db) -> bool:
+            if _switch_on(db, name) == on:
+                return False
+            db.execute(
+                "INSERT INTO switches (name, value, changed_by, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                "changed_by = excluded.changed_by, updated_at = excluded.updated_at",
+                (name, int(on), changed_by, now),
+            )
+            return True
+
+        return await self._write(flip)
+
+    async def switch(self, name: str) -> bool:
+        return await self._read(lambda db: _switch_on(db, name))
+
+    async def hold_callback(
+        self, number: str, kind: str, action_key: str, *, asked_at: datetime
+    ) -> str:
+        now = self._clock()
+
+        def hold(db: Db) -> str:
+            row = db.execute(
+                "SELECT o.action_key, a.state, o.reached_at FROM open_callbacks o "
+                "LEFT JOIN actions a ON a.key = o.action_key WHERE o.number = ? AND o.kind = ?",
+                (number, kind),
+            ).fetchone()
+            if row is not None and (row[1] == "started" or (
+                    row[2] is not None and row[2] >= asked_at.timestamp())):
+                return str(row[0])
+            db.execute(
+                "INSERT INTO open_callbacks (number, kind, action_key, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (number, kind) DO UPDATE SET "
+                "action_key = excluded.action_key, created_at = excluded.created_at, "
+                "reached_at = NULL",
+                (number, kind, action_key, now),
+            )
+            return action_key
+
+        return await self._write(hold)
+
+    async def release_callback(
+        self, number: str, kind: str, action_key: str, *, reached: bool
+    ) -> None:
+        now = self._clock()
+        if reached:
+            await self._write(lambda db: db.execute(
+                "UPDATE open_callbacks SET reached_at = ? "
+                "WHERE number = ? AND kind = ? AND action_key = ?",
+                (now, number, kind, action_key),
+            ))
+            return
+        await self._write(lambda db: db.execute(
+            "DELETE FROM open_callbacks WHERE number = ? AND kind = ? AND action_key = ?",
+            (number, kind, action_key),
+        ))
+
+    async def append_to_action(self, key: str, field: str, item: dict[str, Any]) -> ActionRecord:
+        now = self._clock()
+
+        def append(db: Db) -> ActionRecord | None:
+            current = _action_by_key(db, key)
+            if current is None:
+                raise StoreError(f"no action {key!r} to add to: claim it first")
+            items = [*current.detail.get(field, []), item]
+            db.execute("UPDATE actions SET detail = ?, updated_at = ? WHERE key = ?",
+                       (json.dumps({**current.detail, field: items}), now, key))
+            return _action_by_key(db, key)
+
+        record = await self._write(append)
+        assert record is not None
+        return record
+
+
+    # retention and erasure
+
+    async def claim_once(self, name: str) -> bool:
+        now = self._clock()
+        return await self._write(lambda db: db.execute(
+            "INSERT INTO once_claims (name, claimed_at) VALUES (?, ?) "
+            "ON CONFLICT (name) DO NOTHING", (name, now),
+        ).rowcount == 1)
+
+    async def purge_older_than(self, cutoff: datetime, *,
+                               batch_size: int = PURGE_BATCH) -> dict[str, int]:
+        before = cutoff.timestamp()
+        counts = dict.fromkeys(PURGE_COUNTS, 0)
+        seq, last = 0, False
+        while not last:
+            seq, last, removed = await self._write(
+                partial(_purge_events, after=seq, before=before, limit=batch_size))
+            _add(counts, removed)
+        for table, column in (("llm_cache", "created_at"), ("joins", "updated_at")):
+            while True:
+                n = await self._write(partial(_purge_table, table=table, column=column,
+                                              before=before, limit=batch_size))
+                counts[table] += n
+                if n < batch_size:
+                    break
+        cursor, last = (0.0, ""), False
+        while not last:
+            cursor, last, masked = await self._write(
+                partial(_mask_actions, after=cursor, before=before, limit=batch_size))
+            counts["actions_masked"] += masked
+        while True:
+            n = await self._write(lambda db: db.execute(
+                "DELETE FROM dial_claims WHERE rowid IN (SELECT rowid FROM dial_claims "
+                "WHERE created_at < ? LIMIT ?)", (before, batch_size),
+            ).rowcount)
+            counts["dial_claims"] += n
+            if n < batch_size:
+                break
+        return counts
+
+    async def erase_number(self, forms: Sequence[str], *,
+                           batch_size: int = PURGE_BATCH) -> dict[str, int]:
+        pattern = number_pattern(forms)
+        texts = sorted(set(forms))
+        counts = dict.fromkeys(ERASE_COUNTS, 0)
+        seq = 0
+        while True:
+            rows = await self._read(partial(_events_mentioning, after=seq, forms=texts,
+                                            limit=batch_size))
+            if not rows:
+                break
+            seq = rows[-1][0]
+            ids = [row[1] for row in rows if mentions(bytes(row[2]), pattern)]
+            if ids:
+                _add(counts, await self._write(partial(_delete_events, ids=ids)))
+        for table, column in (("llm_cache", "answer"), ("actions", "detail")):
+            key = ""
+            while True:
+                found = await self._read(partial(_keys_mentioning, table=table, column=column,
+                                                 after=key, forms=texts, limit=batch_size))
+                if not found:
+                    break
+                key = found[-1]
+                change = _delete_answers if table == "llm_cache" else _erase_in_actions
+                counts[table] += await self._write(partial(change, keys=found, pattern=pattern))
+        for table in ("placed_calls", "dial_claims"):
+            counts[table] = await self._write(partial(
+                lambda db, table: db.execute(
+                    f"UPDATE {table} SET number = ? WHERE number IN ({_marks(texts)})",
+                    (ERASED, *texts),
+                ).rowcount, table=table))
+        counts["open_callbacks"] = await self._write(lambda db: db.execute(
+            f"DELETE FROM open_callbacks WHERE number IN ({_marks(texts)})", texts,
+        ).rowcount)
+        return counts
+
+
 # Run on the store's thread.
 
 def _transaction(db: Db, begin: str, transaction: Callable[[Db], T]) -> T:
@@ -583,6 +820,11 @@ def _transaction(db: Db, begin: str, transaction: Callable[[Db], T]) -> T:
         if isinstance(exc, sqlite3.Error):
             raise StoreError(f"the SQLite store refused the change: {exc}") from None
         raise
+
+
+def _switch_on(db: Db, name: str) -> bool:
+    row = db.execute("SELECT value FROM switches WHERE name = ?", (name,)).fetchone()
+    return bool(row and row[0])
 
 
 def _guarded(db: Db, job: Job, sql: str, params: Sequence[Any]) -> bool:
@@ -651,3 +893,116 @@ def _job(r: Any) -> Job:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+# retention and erasure (run on the store's thread)
+
+# Old events whose jobs have all finished, in one window of seq.
+_OLD_EVENTS = (
+    "SELECT e.id FROM events e WHERE e.seq > ? AND e.seq <= ? AND e.received_at < ? "
+    "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.event_id = e.id "
+    "AND o.state IN ('pending', 'running'))"
+)
+
+
+def _add(counts: dict[str, int], more: dict[str, int]) -> None:
+    for name, n in more.items():
+        counts[name] += n
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" for _ in values)
+
+
+def _purge_events(db: Db, *, after: int, before: float,
+                  limit: int) -> tuple[int, bool, dict[str, int]]:
+    """Purge the next window of ``limit`` events after seq ``after``; True when it was the last."""
+    rows = db.execute(
+        "SELECT seq, received_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+    ).fetchall()
+    if not rows:
+        return after, True, {}
+    upto = int(rows[-1][0])
+    # Receipt times rise with seq: the window that reaches a kept event is the
+    # last. An event received out of step goes with the next day's purge.
+    last = len(rows) < limit or rows[-1][1] >= before
+    window = (after, upto, before)
+    return upto, last, {
+        "jobs": db.execute(f"DELETE FROM jobs WHERE event_id IN ({_OLD_EVENTS})", window).rowcount,
+        "bot_runs": db.execute(
+            f"DELETE FROM bot_runs WHERE event_id IN ({_OLD_EVENTS})", window).rowcount,
+        "events": db.execute(f"DELETE FROM events WHERE id IN ({_OLD_EVENTS})", window).rowcount,
+    }
+
+
+def _purge_table(db: Db, *, table: str, column: str, before: float, limit: int) -> int:
+    return db.execute(
+        f"DELETE FROM {table} WHERE key IN (SELECT key FROM {table} WHERE {column} < ? LIMIT ?)",
+        (before, limit),
+    ).rowcount
+
+
+def _mask_actions(db: Db, *, after: tuple[float, str], before: float,
+                  limit: int) -> tuple[tuple[float, str], bool, int]:
+    """Mask the next ``limit`` old actions after ``after`` (updated_at, key) whose jobs are done."""
+    rows = db.execute(
+        "SELECT a.key, a.detail, a.updated_at FROM actions a "
+        "WHERE a.masked = 0 AND a.updated_at < ? AND (a.updated_at, a.key) > (?, ?) "
+        "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.event_id = a.event_id "
+        "AND o.state IN ('pending', 'running')) ORDER BY a.updated_at, a.key LIMIT ?",
+        (before, *after, limit),
+    ).fetchall()
+    db.executemany(
+        "UPDATE actions SET detail = ?, masked = 1 WHERE key = ?",
+        [(json.dumps(mask_detail(json.loads(detail))), key) for key, detail, _ in rows],
+    )
+    cursor = (float(rows[-1][2]), str(rows[-1][0])) if rows else after
+    return cursor, len(rows) < limit, len(rows)
+
+
+def _events_mentioning(db: Db, *, after: int, forms: Sequence[str], limit: int) -> list[Any]:
+    found: list[Any] = db.execute(
+        "SELECT seq, id, body FROM events WHERE seq > ? AND ("
+        + " OR ".join("instr(body, ?) > 0" for _ in forms) + ") ORDER BY seq LIMIT ?",
+        (after, *(form.encode() for form in forms), limit),
+    ).fetchall()
+    return found
+
+
+def _delete_events(db: Db, *, ids: Sequence[str]) -> dict[str, int]:
+    """Delete events with every job (open ones too) and bot run of theirs."""
+    marks = _marks(ids)
+    return {
+        "jobs": db.execute(f"DELETE FROM jobs WHERE event_id IN ({marks})", ids).rowcount,
+        "bot_runs": db.execute(f"DELETE FROM bot_runs WHERE event_id IN ({marks})", ids).rowcount,
+        "events": db.execute(f"DELETE FROM events WHERE id IN ({marks})", ids).rowcount,
+    }
+
+
+def _keys_mentioning(db: Db, *, table: str, column: str, after: str, forms: Sequence[str],
+                     limit: int) -> list[str]:
+    return [str(row[0]) for row in db.execute(
+        f"SELECT key FROM {table} WHERE key > ? AND ("
+        + " OR ".join(f"instr({column}, ?) > 0" for _ in forms) + ") ORDER BY key LIMIT ?",
+        (after, *forms, limit),
+    )]
+
+
+def _delete_answers(db: Db, *, keys: Sequence[str], pattern: re.Pattern[str]) -> int:
+    rows = db.execute(
+        f"SELECT key, answer FROM llm_cache WHERE key IN ({_marks(keys)})", keys
+    ).fetchall()
+    gone = [key for key, answer in rows if mentions(answer, pattern)]
+    if gone:
+        db.execute(f"DELETE FROM llm_cache WHERE key IN ({_marks(gone)})", gone)
+    return len(gone)
+
+
+def _erase_in_actions(db: Db, *, keys: Sequence[str], pattern: re.Pattern[str]) -> int:
+    rows = db.execute(
+        f"SELECT key, detail FROM actions WHERE key IN ({_marks(keys)})", keys
+    ).fetchall()
+    changed = [(json.dumps(erase_in_detail(json.loads(detail), pattern)), key)
+               for key, detail in rows if mentions(detail, pattern)]
+    db.executemany("UPDATE actions SET detail = ? WHERE key = ?", changed)
+    return len(changed)
