@@ -73,15 +73,22 @@ class Team:
 
 @dataclass(frozen=True)
 class CallbackPolicy:
-    """How hard a callback tries: attempts, the wait between them, what counts as unreached."""
+    """How hard a callback tries: attempts, the wait between them, what counts as unreached.
+
+    ``expire_after``: a callback that could not be placed within this time of
+    its request (closed hours, calls paused) is given up rather than placed late.
+    """
 
     max_attempts: int = 3
     retry_after: timedelta = timedelta(minutes=15)
     retry_on: frozenset[str] = frozenset({"busy", "no_answer", "failed", "voicemail"})
+    expire_after: timedelta = timedelta(days=4)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise BotDefinitionError("CallbackPolicy.max_attempts must be at least 1")
+        if self.expire_after <= timedelta(0):
+            raise BotDefinitionError("CallbackPolicy.expire_after must be positive")
         unknown = set(self.retry_on) - set(CALL_STATUSES)
         if unknown:
             raise BotDefinitionError(

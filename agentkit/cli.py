@@ -1,4 +1,4 @@
-"""The ``agentkit`` command: run | bots | check | eval | request | sim."""
+"""The ``agentkit`` command: run | bots | check | eval | request | dnc | calls | erase | sim."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from agentkit.logs import configure_logging
 from agentkit.serving import event_loop_factory
 
 DEFAULT_SIM_URL = "http://127.0.0.1:8081"
+PROMPTS_HELP = ("the project's prompt folder (AGENTKIT_PROMPTS; default: prompts/ beside the "
+                "bots' folder, then ./prompts)")
 
 
 class CliError(AgentkitError):
@@ -41,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8080)
     run.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
+    run.add_argument("--prompts", default=None, help=PROMPTS_HELP)
     run.add_argument("--sandbox", action="store_true", help="with the embedded simulator")
     roles = run.add_mutually_exclusive_group()
     roles.add_argument("--receiver-only", action="store_true",
@@ -63,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                           "100); 0 stops the client pacing itself, for a simulator without limits")
     run.add_argument("--api-calls-in-flight", type=int, default=20,
                      help="call creations at once for the API key (phone.systems: 20)")
+    run.add_argument("--max-connections", type=int, default=1000,
+                     help="HTTP connections at once; more are closed at once (default 1000)")
 
     bots = commands.add_parser("bots", help="list the bots and what they react to",
                                parents=[common])
@@ -72,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="find mistakes in bots and settings before start-up",
                                 parents=[common])
     check.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
-    check.add_argument("--prompts", default="./prompts", help="the project's prompt folder")
+    check.add_argument("--prompts", default=None, help=PROMPTS_HELP)
     check.add_argument("--sandbox", action="store_true", help="check as for agentkit run --sandbox")
 
     request = commands.add_parser(
@@ -89,10 +94,11 @@ def _parser() -> argparse.ArgumentParser:
         "eval", help="measure a bot's model tasks on labelled transcripts", parents=[common],
     )
     evaluate.add_argument("bot", help="the bot's name")
-    evaluate.add_argument("--data", default="bots/eval/transcripts.jsonl",
-                          help="the labelled transcripts, JSON lines")
+    evaluate.add_argument("--data", default=None,
+                          help="the labelled transcripts, JSON lines (default: eval/"
+                               "transcripts.jsonl in the bots' folder)")
     evaluate.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
-    evaluate.add_argument("--prompts", default="./prompts", help="the project's prompt folder")
+    evaluate.add_argument("--prompts", default=None, help=PROMPTS_HELP)
     evaluate.add_argument("--task", action="append", default=None, metavar="NAME",
                           help="only this model task (repeatable; default: all of the bot's)")
     evaluate.add_argument("--limit", type=int, default=None, metavar="N",
@@ -101,6 +107,29 @@ def _parser() -> argparse.ArgumentParser:
                           help="model calls at once (default 4)")
     evaluate.add_argument("--json", action="store_true",
                           help="print only the summary, with every miss, as one JSON line")
+
+    dnc = commands.add_parser("dnc", help="the do-not-call list: numbers no bot ever calls",
+                              parents=[common])
+    dnc_actions = dnc.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, words in (("add", "put a number on the list"), ("remove", "take one off")):
+        change = dnc_actions.add_parser(name, help=words, parents=[common])
+        change.add_argument("number", help="the number, in any format (+44 20 7946 0000)")
+        change.add_argument("--country", default=None,
+                            help="the country of a number written without its country code")
+        if name == "add":
+            change.add_argument("--reason", default="", help="why (kept with the entry)")
+    listing = dnc_actions.add_parser("list", help="every number on the list", parents=[common])
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+    calls = commands.add_parser("calls", help="stop or restart every outbound call at once",
+                                parents=[common])
+    calls.add_argument("action", choices=["pause", "resume", "status"])
+
+    erase = commands.add_parser("erase", help="remove what agentkit holds about a number",
+                                parents=[common])
+    erase.add_argument("number", help="the number, in any format (+44 20 7946 0000)")
+    erase.add_argument("--country", default=None,
+                       help="the country of a number written without its country code")
 
     sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one",
                               parents=[common])
@@ -160,6 +189,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _request(args)
     if args.command == "eval":
         return await _eval(args)
+    if args.command in ("dnc", "calls", "erase"):
+        from agentkit import admin
+
+        command = {"dnc": admin.dnc_command, "calls": admin.calls_command,
+                   "erase": admin.erase_command}
+        return await command[args.command](args)
     if args.command == "sim":
         if args.action == "voicemail":
             return await _sim_request(
@@ -216,23 +251,27 @@ def _list_bots(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from agentkit.checks import check_project
 
-    problems, summary = check_project(
-        bots=_bots_spec(args), prompts=args.prompts, sandbox=args.sandbox
-    )
-    for problem in problems:
-        print(f"agentkit check: {problem}", file=sys.stderr)
-    if problems:
-        print(f"agentkit check: {len(problems)} problem(s) found", file=sys.stderr)
+    found = check_project(bots=_bots_spec(args), prompts=args.prompts, sandbox=args.sandbox)
+    if _report(found.problems, "agentkit check"):
         return 2
-    print(f"ok: {summary}")
+    print(f"ok: {found.summary}")
     return 0
+
+
+def _report(problems: list[str], who: str) -> bool:
+    """Print every problem found; True if there was any."""
+    for problem in problems:
+        print(f"{who}: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{who}: {len(problems)} problem(s) found", file=sys.stderr)
+    return bool(problems)
 
 
 async def _request(args: argparse.Namespace) -> int:
     import getpass
     import uuid
 
-    from agentkit.events import internal_body
+    from agentkit.events import REQUEST_ID_PREFIX, internal_body
     from agentkit.runtime.loader import load_bots
     from agentkit.settings import Settings
     from agentkit.store import NewEvent, store_for_url
@@ -255,7 +294,7 @@ async def _request(args: argparse.Namespace) -> int:
     store = store_for_url(settings.database_url)
     await store.open()
     try:
-        event_id = f"evt_request_{uuid.uuid4().hex}"
+        event_id = f"{REQUEST_ID_PREFIX}{uuid.uuid4().hex}"
         data = {"bot": bot.name, "name": args.name, "args": arguments,
                 "requested_by": getpass.getuser()}
         from datetime import UTC, datetime
@@ -274,39 +313,55 @@ async def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from agentkit.evaluation import eval_command
+    from agentkit.runtime.loader import bots_folder, prompts_folder
+    from agentkit.settings import read_environment
 
+    bots = _bots_spec(args)
+    folder = bots_folder(bots)
+    data = Path(args.data) if args.data else (
+        folder / "eval" / "transcripts.jsonl" if folder else Path("bots/eval/transcripts.jsonl")
+    )
+    prompts = prompts_folder(bots, args.prompts or read_environment().get("AGENTKIT_PROMPTS"))
     return await eval_command(
-        args.bot, data=Path(args.data), bots=_bots_spec(args), prompts=Path(args.prompts),
+        args.bot, data=data, bots=bots, prompts=prompts,
         tasks=args.task, limit=args.limit, concurrency=args.concurrency, as_json=args.json,
         verbose=args.log_level == "debug",
     )
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from agentkit.checks import check_project
     from agentkit.odygy.ratelimit import RateLimits
     from agentkit.runtime.worker import WorkerConfig
     from agentkit.service import Role, RunOptions, Service, run_until_signalled
-    from agentkit.settings import Settings
 
     if args.api_rate < 0:
         raise CliError("--api-rate must be 0 (no pacing) or above")
-    for name in ("concurrency", "max_attempts", "api_calls_in_flight"):
+    for name in ("concurrency", "max_attempts", "api_calls_in_flight", "max_connections"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     for name in ("lease_seconds", "drain_seconds", "retry_base_seconds", "poll_seconds"):
         if getattr(args, name) <= 0:
             raise CliError(f"--{name.replace('_', '-')} must be above 0")
-    settings = Settings.from_env(sandbox=args.sandbox)
-    configure_logging(secrets=settings.secret_values(), level=args.log_level)
     role: Role = "receiver" if args.receiver_only else "workers" if args.workers_only else "all"
+    # Every check agentkit check makes, before anything listens: a service that starts
+    # is one whose bots can run.
+    found = check_project(bots=_bots_spec(args), prompts=args.prompts, sandbox=args.sandbox,
+                          load=role != "receiver")
+    if _report(found.problems, "agentkit run") or found.settings is None:
+        return 2
+    settings = found.settings
+    configure_logging(secrets=settings.secret_values(), level=args.log_level)
     options = RunOptions(
         host=args.host,
         port=args.port,
-        bots=args.bots,
+        bots=_bots_spec(args),
+        prompts=str(found.prompts) if found.prompts else "./prompts",
         sandbox=args.sandbox,
         sim_port=args.sim_port,
         role=role,
         max_attempts=args.max_attempts,
+        max_connections=args.max_connections,
         api_limits=RateLimits(
             requests_per_second=args.api_rate or 100.0,
             burst=max(1, round(2 * (args.api_rate or 100.0))),
@@ -321,7 +376,7 @@ async def _run(args: argparse.Namespace) -> int:
             poll_interval=args.poll_seconds,
         ),
     )
-    return await run_until_signalled(Service(settings, options))
+    return await run_until_signalled(Service(settings, options, bots=found.bots))
 
 
 async def _sim_request(sim_url: str, path: str, payload: dict[str, Any]) -> int:

@@ -218,6 +218,16 @@ INTERNAL_EVENT_CLASSES: dict[str, type[Event]] = {
     "agentkit.request": Requested,
 }
 INTERNAL_EVENT_TYPES: tuple[str, ...] = tuple(INTERNAL_EVENT_CLASSES)
+# The ids agentkit gives its own events; a delivery with one is refused, so that no
+# webhook can take the place of a schedule or an operator's request.
+SCHEDULE_ID_PREFIX = "evt_schedule_"
+REQUEST_ID_PREFIX = "evt_request_"
+INTERNAL_ID_PREFIXES = (SCHEDULE_ID_PREFIX, REQUEST_ID_PREFIX)
+
+
+def is_internal_id(event_id: str) -> bool:
+    """Whether ``event_id`` has the form of one of agentkit's own events."""
+    return event_id.lower().startswith(INTERNAL_ID_PREFIXES)
 
 
 def read_envelope(body: bytes) -> Envelope:

@@ -22,6 +22,7 @@ from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.ratelimit import RateLimits
 from agentkit.runtime.environment import BotEnvironment
 from agentkit.runtime.loader import load_bots
+from agentkit.runtime.retention import RetentionJob
 from agentkit.runtime.scheduler import Scheduler
 from agentkit.runtime.worker import WorkerConfig, Workers
 from agentkit.serving import EmbeddedServer
@@ -49,6 +50,7 @@ class RunOptions:
     role: Role = "all"
     max_attempts: int = 5
     prompts: str = "./prompts"
+    max_connections: int = 1000
     workers: WorkerConfig = field(default_factory=WorkerConfig)
     # phone.systems' limits; on PostgreSQL every process of the deployment shares them
     api_limits: RateLimits = field(default_factory=RateLimits)
@@ -57,8 +59,12 @@ class RunOptions:
 class Service:
     """One agentkit process: build it, ``start()`` it, ``stop()`` it."""
 
-    def __init__(self, settings: Settings, options: RunOptions) -> None:
+    def __init__(
+        self, settings: Settings, options: RunOptions, *, bots: list[Bot] | None = None
+    ) -> None:
+        """``bots``: the bots already loaded (by the start-up checks); else loaded at start."""
         self.settings = settings
+        self._given_bots = bots
         self.options = options
         self.metrics = Metrics()
         self.store: Store = store_for_url(settings.database_url,
@@ -72,6 +78,7 @@ class Service:
         self.bots: list[Bot] = []
         self.environment: BotEnvironment | None = None
         self.scheduler: Scheduler | None = None
+        self.retention: RetentionJob | None = None
 
     @property
     def takes_deliveries(self) -> bool:
@@ -84,10 +91,15 @@ class Service:
     async def start(self) -> None:
         options = self.options
         if self.runs_jobs:
-            self.bots = load_bots(options.bots or self.settings.bots) if _has_bots(
-                options.bots or self.settings.bots
-            ) else []
+            spec = options.bots or self.settings.bots
+            if self._given_bots is not None:
+                self.bots = list(self._given_bots)
+            else:
+                self.bots = load_bots(spec) if _has_bots(spec) else []
         await self.store.open()
+        # Every process tries; one a day, across the deployment, purges.
+        self.retention = RetentionJob(self.store, self.settings.retention_days)
+        await self.retention.start()
         base_url = self.settings.base_url
         if options.sandbox:
             self.sim = Simulator(SimConfig(api_key=self.settings.api_key,
@@ -110,7 +122,8 @@ class Service:
                 prompts=options.prompts,
             )
             self.workers = Workers(
-                self.store, self.environment.dispatcher(), self.metrics, options.workers
+                self.store, self.environment.dispatcher(), self.metrics, options.workers,
+                on_dead_letter=self.environment.dead_letter_alert,
             )
             await self.workers.start()
             self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
@@ -159,6 +172,8 @@ class Service:
             await self.environment.aclose()
         if self.sim is not None:
             await self.sim.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.store.close()
         log.info("agentkit.stopped")
 
@@ -171,7 +186,9 @@ class Service:
         try:
             await self.store.ping()
         except StoreError as exc:
-            return str(exc)
+            # Host names and driver text are for the log, not for whoever asks /readyz.
+            log.error("agentkit.store_unavailable", error=str(exc))
+            return "the store is unavailable"
         return None
 
 

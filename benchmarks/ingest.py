@@ -69,7 +69,7 @@ REPO = HERE.parent
 LUA = HERE / "wrk" / "replay.lua"
 BIN = Path(sys.executable).parent
 WEBHOOK_PATH = "/webhooks/odygy"
-SECRET = "whsec_bench_" + secrets.token_hex(8)
+SECRET = "whsec_bench_" + secrets.token_hex(12)
 # A realistic mix: a call's three status events, then a recording, a transcript, a voicemail.
 TYPES = ("call.initiated", "call.answered", "call.completed", "recording.ready",
          "transcript.ready", "voicemail.received")

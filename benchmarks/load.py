@@ -237,7 +237,7 @@ def main() -> None:
            if not k.startswith(("AGENTKIT_", "ODYGY_", "OPENAI_", "SLACK_", "TEAMS_"))}
     env.update(AGENTKIT_DATABASE_URL=database_url, OPENAI_BASE_URL=model_url,
                OPENAI_API_KEY="sk-load", AGENTKIT_MODEL="fake-model",
-               AGENTKIT_BUSINESS_HOURS="always")
+               AGENTKIT_BUSINESS_HOURS="always", AGENTKIT_DIAL_DAILY_MAX="1000000")
     output = open(workdir / "agentkit.log", "w")
     server = subprocess.Popen(
         [AGENTKIT, "run", "--log-level", "warning", "--sandbox", "--host", "127.0.0.1",

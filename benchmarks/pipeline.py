@@ -620,6 +620,8 @@ async def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 AGENTKIT_DATABASE_URL=url, AGENTKIT_MODEL=MODEL,
                 OPENAI_BASE_URL=model.base_url, OPENAI_API_KEY="sk-pipeline-benchmark",
                 AGENTKIT_BUSINESS_HOURS="always",
+                # The API is the simulator; every voicemail's callback is placed.
+                AGENTKIT_SANDBOX="1", AGENTKIT_DIAL_DAILY_MAX="1000000",
             )
             command, lift = [AGENTKIT], []
             if args.client_limits == "off":

@@ -145,6 +145,8 @@ async def run_once(mode: str, count: int, events: int, concurrency: int) -> dict
                 "ODYGY_WEBHOOK_SECRET": "whsec_scale", "AGENTKIT_DATABASE_URL": url,
                 "OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": model.base_url,
                 "AGENTKIT_MODEL": model.model, "AGENTKIT_BUSINESS_HOURS": "always",
+                # The API is the simulator; every voicemail's callback is placed.
+                "AGENTKIT_SANDBOX": "1", "AGENTKIT_DIAL_DAILY_MAX": "1000000",
             }
             workers = list(await asyncio.gather(
                 *(start_worker(mode, env, concurrency) for _ in range(count))

@@ -78,8 +78,10 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
     else:
         try:
             found, model = await triage(ctx.llm, transcript), True
-        except LlmError as exc:
-            ctx.log.warning("voicemail.fallback", reason=type(exc).__name__)
+        except Exception as exc:
+            # Whatever failed (the model, its answer, a prompt), a person decides on the phone.
+            ctx.log.warning("voicemail.fallback", reason=type(exc).__name__,
+                            llm=isinstance(exc, LlmError))
             if words:
                 found = FALLBACK.model_copy(update={"reason": f"“{words[:280]}”"})
     ctx.log.info("voicemail.triaged", urgency=found.urgency, wants_callback=found.wants_callback,
@@ -102,9 +104,13 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
             extra["Refused number"] = f"{found.callback_number}: {result.reason}"
             result = None
         else:
-            extra["Callback number"] = found.callback_number
+            extra["Callback number"] = result.number or found.callback_number
     if result is None:
         result = await ctx.actions.callback(urgency=found.urgency, reason=found.reason)
+    if result.status == "merged" and result.requests:
+        extra["Voicemails"] = "\n".join(
+            f"{n}. {reason}" for n, reason in enumerate(result.requests, start=1)
+        )
     await ctx.actions.notify(_note(ctx, found, _plan(result), result, extra))
 
 
@@ -115,14 +121,19 @@ async def report_outcome(ctx: Context[Any]) -> None:
     words = {
         "reached": "reached",
         "unreached": f"not reached after {outcome.attempts} attempt(s)",
+        "expired": "given up: it could not be placed in time",
+        "refused": "stopped by the dial policy",
         "cancelled": "cancelled: the caller was reached meanwhile",
         "failed": "failed",
     }.get(outcome.outcome, outcome.outcome)
+    fields = {"Attempts": str(outcome.attempts), "Calls": ", ".join(outcome.call_ids)}
+    if outcome.merged:
+        fields["Voicemails"] = str(1 + len(outcome.merged))
     await ctx.actions.notify(
         ChatMessage(
             title=f"Callback to {outcome.to}: {words}",
             text=outcome.reason,
-            fields={"Attempts": str(outcome.attempts), "Calls": ", ".join(outcome.call_ids)},
+            fields=fields,
             urgency="normal" if outcome.outcome == "reached" else "high",
             reference=outcome.key,
         ),
@@ -137,6 +148,10 @@ def _plan(result: CallbackResult) -> str:
         return f"callback planned for {result.at:%a %d %b %H:%M} UTC"
     if result.status == "refused":
         return f"not called back: {result.reason}"
+    if result.status == "merged":
+        return f"no second callback: {result.reason} ({len(result.requests)} voicemails)"
+    if result.status == "paused":
+        return "calls are paused: called back when they resume"
     return f"callback {result.status}"
 
 

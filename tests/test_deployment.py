@@ -24,6 +24,7 @@ import yaml
 from dotenv import dotenv_values
 
 from agentkit.cli import _parser
+from agentkit.errors import ConfigError
 from agentkit.ingress.receiver import WEBHOOK_PATH
 from agentkit.settings import Settings
 from agentkit.sim.config import SANDBOX_API_KEY
@@ -88,10 +89,14 @@ def settings_variables() -> set[str]:
             continue
         func = node.func
         called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-        first = node.args[0]
-        if called in ("get", "optional") and isinstance(first, ast.Constant) \
-                and isinstance(first.value, str) and first.value.isupper():
-            names.add(first.value)
+        # env.get("X"), optional("X"), _flag(env, "X", ...), _count(env, "X", ...)
+        position = 1 if called in ("_flag", "_count") else 0
+        if called not in ("get", "optional", "_flag", "_count") or len(node.args) <= position:
+            continue
+        name = node.args[position]
+        if isinstance(name, ast.Constant) and isinstance(name.value, str) \
+                and name.value.isupper():
+            names.add(name.value)
     return names
 
 
@@ -236,10 +241,19 @@ def test_env_example_lists_every_setting() -> None:
     assert settings_variables() <= env_example_listed()
 
 
-def test_env_example_is_a_valid_configuration() -> None:
-    """The values of .env.example pass Settings.from_env outside the sandbox."""
+def test_env_example_is_a_valid_sandbox_configuration() -> None:
+    """The values of .env.example pass Settings.from_env, in sandbox mode (AGENTKIT_SANDBOX=1)."""
     settings = Settings.from_env(env_example(), env_file=None)
     assert settings.database_url.startswith("postgresql://")
+    assert settings.sandbox
+
+
+def test_env_example_credentials_are_refused_outside_the_sandbox() -> None:
+    """Without AGENTKIT_SANDBOX, .env.example's published key and secret are refused."""
+    values = {k: v for k, v in env_example().items() if k != "AGENTKIT_SANDBOX"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(values, env_file=None)
+    assert "ODYGY_API_KEY" in str(caught.value) and "published" in str(caught.value)
 
 
 def test_database_url_points_at_the_postgres_service() -> None:

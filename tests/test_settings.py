@@ -7,9 +7,13 @@ from pathlib import Path
 import pytest
 
 from agentkit import ConfigError, Settings
-from agentkit.sim import SANDBOX_API_KEY
+from agentkit.settings import PUBLISHED_SECRETS
+from agentkit.sim import SANDBOX_API_KEY, SANDBOX_DIAL_COUNTRIES, SANDBOX_WEBHOOK_SECRET
 
-BASE = {"ODYGY_API_KEY": "ps_live_k_0123456789", "ODYGY_WEBHOOK_SECRET": "whsec_a,whsec_b"}
+SECRET_A = "whsec_" + "a" * 32
+SECRET_B = "whsec_" + "b" * 32
+BASE = {"ODYGY_API_KEY": "ps_live_k_0123456789", "ODYGY_WEBHOOK_SECRET": f"{SECRET_A},{SECRET_B}"}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_reads_the_contract_variables() -> None:
@@ -20,7 +24,7 @@ def test_reads_the_contract_variables() -> None:
          "AGENTKIT_MODEL": "llama3.1", "AGENTKIT_BUSINESS_HOURS": "always"},
         env_file=None,
     )
-    assert settings.webhook_secrets == ("whsec_a", "whsec_b")
+    assert settings.webhook_secrets == (SECRET_A, SECRET_B)
     assert settings.base_url == "https://eu.api.odygy.com/v1"
     assert settings.database_url.startswith("postgresql://")
     assert settings.dry_run is True
@@ -56,7 +60,10 @@ def test_sandbox_needs_no_key() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("AGENTKIT_DATABASE_URL", "mysql://x"), ("ODYGY_BASE_URL", "api.odygy.com"),
-     ("AGENTKIT_DRY_RUN", "maybe")],
+     ("AGENTKIT_DRY_RUN", "maybe"), ("AGENTKIT_DIAL_COUNTRIES", "GB,UK"),
+     ("AGENTKIT_DIAL_DAILY_MAX", "-1"), ("AGENTKIT_DIAL_DAILY_MAX", "lots"),
+     ("AGENTKIT_RETENTION_DAYS", "0"), ("AGENTKIT_CALLS_PAUSED", "maybe"),
+     ("AGENTKIT_SANDBOX", "perhaps")],
 )
 def test_bad_values_refused(name: str, value: str) -> None:
     """A malformed value is a ConfigError naming the variable."""
@@ -78,6 +85,93 @@ def test_secrets_hidden_in_repr() -> None:
     settings = Settings.from_env({**BASE, "OPENAI_API_KEY": "sk-secret-openai-key"},
                                  env_file=None)
     text = repr(settings)
-    for secret in ("ps_live_k_0123456789", "whsec_a", "sk-secret-openai-key"):
+    for secret in ("ps_live_k_0123456789", SECRET_A, "sk-secret-openai-key"):
         assert secret not in text
     assert set(settings.secret_values()) >= {"ps_live_k_0123456789", "sk-secret-openai-key"}
+
+
+def test_dialling_defaults() -> None:
+    """Outside the sandbox: the account's country only, 500 calls a day, calls not paused."""
+    settings = Settings.from_env(BASE, env_file=None)
+    assert settings.dial_countries is None
+    assert settings.dial_daily_max == 500
+    assert settings.calls_paused is False
+    assert settings.retention_days == 90
+
+
+def test_dialling_variables_are_read() -> None:
+    """Dial countries are upper-cased region codes; the limits and switches are read."""
+    settings = Settings.from_env(
+        {**BASE, "AGENTKIT_DIAL_COUNTRIES": "gb, ro ,GG", "AGENTKIT_DIAL_DAILY_MAX": "20",
+         "AGENTKIT_CALLS_PAUSED": "1", "AGENTKIT_RETENTION_DAYS": "7",
+         "AGENTKIT_PROMPTS": "/srv/app/prompts"},
+        env_file=None,
+    )
+    assert settings.dial_countries == frozenset({"GB", "RO", "GG"})
+    assert (settings.dial_daily_max, settings.calls_paused, settings.retention_days) == (
+        20, True, 7)
+    assert settings.prompts == "/srv/app/prompts"
+
+
+def test_sandbox_dials_its_demo_countries() -> None:
+    """The sandbox's account is Romanian with London callers: both are allowed by default."""
+    assert Settings.from_env({}, sandbox=True, env_file=None).dial_countries == (
+        SANDBOX_DIAL_COUNTRIES)
+
+
+@pytest.mark.parametrize("secret", sorted(PUBLISHED_SECRETS))
+def test_published_webhook_secrets_are_refused(secret: str) -> None:
+    """A secret anyone can read in the repository is refused outside the sandbox."""
+    with pytest.raises(ConfigError, match="published") as caught:
+        Settings.from_env({**BASE, "ODYGY_WEBHOOK_SECRET": secret}, env_file=None)
+    assert "POST /v1/webhooks" in str(caught.value)
+
+
+@pytest.mark.parametrize("secret", ["whsec_short", "whsec_" + "x" * 23, "x" * 23])
+def test_short_webhook_secrets_are_refused(secret: str) -> None:
+    """A secret under 24 characters (after whsec_) is refused, even beside a good one."""
+    with pytest.raises(ConfigError, match="too short"):
+        Settings.from_env({**BASE, "ODYGY_WEBHOOK_SECRET": f"{SECRET_A},{secret}"},
+                          env_file=None)
+
+
+def test_secret_of_24_characters_is_taken() -> None:
+    """24 characters after the prefix is enough."""
+    secret = "whsec_" + "k" * 24
+    assert Settings.from_env({**BASE, "ODYGY_WEBHOOK_SECRET": secret},
+                             env_file=None).webhook_secrets == (secret,)
+
+
+def test_sandbox_api_key_is_refused_outside_the_sandbox() -> None:
+    """The sandbox's published API key is refused outside the sandbox."""
+    with pytest.raises(ConfigError, match="sandbox's published key"):
+        Settings.from_env({**BASE, "ODYGY_API_KEY": SANDBOX_API_KEY}, env_file=None)
+
+
+def test_sandbox_variable_takes_the_sandbox_credentials() -> None:
+    """AGENTKIT_SANDBOX=1 (a simulator started apart) accepts the sandbox's key and secret."""
+    settings = Settings.from_env(
+        {"AGENTKIT_SANDBOX": "1", "ODYGY_API_KEY": SANDBOX_API_KEY,
+         "ODYGY_WEBHOOK_SECRET": SANDBOX_WEBHOOK_SECRET, "ODYGY_BASE_URL": "http://sim:8081/v1"},
+        env_file=None,
+    )
+    assert settings.sandbox is True
+
+
+def test_sandbox_variable_with_the_real_api_is_refused() -> None:
+    """AGENTKIT_SANDBOX=1 pointed at phone.systems itself is a mistake, refused."""
+    with pytest.raises(ConfigError, match="AGENTKIT_SANDBOX=1"):
+        Settings.from_env({"AGENTKIT_SANDBOX": "1"}, env_file=None)
+
+
+def test_every_secret_shown_in_the_repository_is_known_as_published() -> None:
+    """Each whsec_ value in the docs, .env.example and compose file is in PUBLISHED_SECRETS."""
+    import re
+
+    places = [ROOT / "README.md", ROOT / ".env.example", ROOT / "docker-compose.yml",
+              *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs").glob("*.yaml"))]
+    shown = {match for place in places
+             for match in re.findall(r"whsec_[A-Za-z0-9_]+", place.read_text())}
+    assert shown, "the scan found no secrets at all: it is looking in the wrong places"
+    long_enough = {s for s in shown if len(s.removeprefix("whsec_")) >= 24}
+    assert long_enough <= PUBLISHED_SECRETS

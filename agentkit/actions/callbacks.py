@@ -2,14 +2,20 @@
 
 The life of one callback, all of it in the action log under one key:
 
-1. requested by a handler: the dial policy checks the number; outside
-   business hours it is scheduled (a task at the next opening, urgent first);
-2. placed: an agent of the bot's team (round robin) rings first, from the
-   number the caller called, to the caller;
+1. requested by a handler: the dial gate vets the number (policy, the
+   account's own numbers, the do-not-call list) and gives its E.164 form; a
+   caller who already has a callback open gets no second one: the request is
+   merged into it; outside business hours it is scheduled (a task at the next
+   opening, urgent first);
+2. placed: the gate vets the number again and claims the call against the
+   caps (or, while calls are paused, it waits); an agent of the bot's team
+   (round robin) rings first, from the number the caller called, to the caller;
 3. followed: the callback's ``call.completed`` says reached (done), or busy /
-   no answer / voicemail, retried after ``retry_after`` up to ``max_attempts``;
+   no answer / voicemail, retried after ``retry_after`` up to ``max_attempts``,
+   each retry vetted and claimed like the first call;
 4. cancelled before any attempt when the caller has been reached meanwhile
-   (they called again and were answered, or an agent called them).
+   (they called again and were answered, or an agent called them); given up
+   when it could not be placed within the bot's ``expire_after``.
 
 The bot's ``after_callback`` handlers hear how it ended.
 """
@@ -18,12 +24,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
 
+from agentkit.actions.dialing import DialGate
 from agentkit.actions.hours import BusinessHours
 from agentkit.actions.record import ActionLog, action_key
 from agentkit.bot import Bot, Team, Urgency
@@ -44,9 +51,14 @@ AFTER_TASK = "after-callback"
 # callback: a changed team is seen within that time (docs/bots.md).
 TEAM_CACHE_SECONDS = 10.0
 _PRIORITY_DELAY = {"urgent": 0, "high": 5, "normal": 10, "low": 15}
+# While calls are paused, a due callback looks again this often (and at once on resume).
+PAUSE_RECHECK = timedelta(seconds=60)
+PAUSED_MARK = ":paused"
+_OPEN_STATES = ("scheduled", "placed", "retry_scheduled", "paused")
 
-Status = Literal["placed", "scheduled", "refused", "cancelled", "dry_run", "in_progress", "done"]
-Outcome = Literal["reached", "unreached", "cancelled", "refused", "failed"]
+Status = Literal["placed", "scheduled", "refused", "cancelled", "dry_run", "in_progress", "done",
+                 "paused", "merged"]
+Outcome = Literal["reached", "unreached", "cancelled", "refused", "failed", "expired"]
 
 
 class ActionError(AgentkitError):
@@ -62,6 +74,9 @@ class CallbackResult:
     call_id: str | None = None
     at: datetime | None = None
     reason: str | None = None
+    number: str | None = None
+    merged_into: str | None = None
+    requests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,7 @@ class CallbackOutcome:
     reason: str
     origin_event_id: str
     escalation: bool
+    merged: tuple[str, ...] = ()
 
 
 AfterCallback = Callable[[Bot, Job, Event, CallbackOutcome], Awaitable[None]]
@@ -106,15 +122,16 @@ class Callbacks:
         store: Store,
         bots: Mapping[str, Bot],
         *,
+        gate: DialGate,
         default_hours: BusinessHours,
         after_callback: AfterCallback,
     ) -> None:
         self._api = api
         self._store = store
         self._bots = bots
+        self._gate = gate
         self._default_hours = default_hours
         self._after_callback = after_callback
-        self._account_country: str | None = None
         self._teams: dict[tuple[str | None, tuple[str, ...]], tuple[float, list[User]]] = {}
 
     # requested by a handler
@@ -142,14 +159,19 @@ class Callbacks:
                 f"{kind}: event {event.type} has no call with a caller or number; "
                 "pass to= and from_="
             )
+        refusal = await self._from_our_call(event)
+        number: str | None = None
+        if refusal is None:
+            decision = await self._gate.vet(bot, to, caller=caller)
+            number = decision.number if decision.allowed else None
+            refusal = None if decision.allowed else decision.reason
         detail: dict[str, Any] = {
-            "to": to, "from": from_, "urgency": urgency, "reason": mask_payment_data(reason),
-            "team": team.describe(),
+            "to": number or to, "from": from_, "urgency": urgency,
+            "reason": mask_payment_data(reason), "team": team.describe(),
             "escalation": escalation, "origin_call_id": event.call_id, "caller": caller,
             "attempts": 0, "call_ids": [],
         }
-        refusal = await self._refusal(event, bot, to, caller)
-        if refusal is not None:
+        if refusal is not None or number is None:
             claim = await record.claim(key, kind, detail)
             if not claim.finished:
                 await record.settle(key, "failed", outcome="refused", reason=refusal)
@@ -157,15 +179,54 @@ class Callbacks:
             return CallbackResult("refused", key, reason=refusal)
         if record.dry_run:
             await record.dry(key, kind, detail)
-            return CallbackResult("dry_run", key)
+            return CallbackResult("dry_run", key, number=number)
         claim = await record.claim(key, kind, detail)
         if claim.finished:
-            return CallbackResult("done", key, reason=claim.record.detail.get("outcome"))
-        if not claim.fresh and claim.record.detail.get("state") in (
-            "scheduled", "placed", "retry_scheduled"
+            merged_into = claim.record.detail.get("merged_into")
+            if merged_into:
+                return await self._merged(claim.record, str(merged_into))
+            return CallbackResult("done", key, reason=claim.record.detail.get("outcome"),
+                                  number=number)
+        holder = await self._store.hold_callback(number, kind, key, asked_at=event.created_at)
+        if holder != key:
+            return await self._merge(claim.record, holder)
+        if not claim.fresh and claim.record.detail.get("state") in _OPEN_STATES:
+            return CallbackResult("in_progress", key, number=number)
+        return replace(await self._attempt(claim.record, bot, 1), number=number)
+
+    async def _merge(self, record: ActionRecord, holder: str) -> CallbackResult:
+        """A caller with a callback open gets no second one: this request joins it."""
+        held = await self._store.get_action(holder)
+        if held is not None and not any(
+            item.get("key") == record.key for item in held.detail.get("merged", [])
         ):
-            return CallbackResult("in_progress", key)
-        return await self._attempt(claim.record, bot, 1)
+            await self._store.append_to_action(holder, "merged", {
+                "key": record.key, "event_id": record.event_id, "bot": record.bot,
+                "reason": record.detail.get("reason", ""),
+                "urgency": record.detail.get("urgency", "normal"),
+                "at": datetime.now(UTC).isoformat(),
+            })
+        await self._store.settle_action(record.key, "done", {
+            "state": "merged", "outcome": "merged", "merged_into": holder,
+        })
+        log.info("callback.merged", key=record.key, into=holder)
+        return await self._merged(record, holder)
+
+    async def _merged(self, record: ActionRecord, holder: str) -> CallbackResult:
+        held = await self._store.get_action(holder)
+        requests: tuple[str, ...] = ()
+        reason = "this caller already has a callback open; this request was added to it"
+        if held is not None:
+            state = str(held.detail.get("state", "open"))
+            requests = (str(held.detail.get("reason", "")),
+                        *(str(item.get("reason", "")) for item in held.detail.get("merged", [])))
+            if held.state == "done" and held.detail.get("outcome") == "reached":
+                reason = "the caller was reached by a callback after this request"
+            else:
+                reason = (f"this caller already has a callback {_STATE_WORDS.get(state, state)};"
+                          " this request was added to it")
+        return CallbackResult("merged", record.key, number=str(record.detail["to"]),
+                              merged_into=holder, requests=requests, reason=reason)
 
     async def _numbers(self, event: Event) -> tuple[str | None, str | None]:
         """The caller and the account's number: from the event, or from its call's record."""
@@ -177,29 +238,22 @@ class Callbacks:
             called = called or (call.from_ if outbound else call.to)
         return caller, called
 
-    async def _refusal(self, event: Event, bot: Bot, to: str, caller: str | None) -> str | None:
+    async def _from_our_call(self, event: Event) -> str | None:
         if event.call_id and await self._store.placed_call(event.call_id) is not None:
             return "the event comes from a call agentkit placed; it never starts another"
-        since = datetime.now(UTC) - timedelta(days=1)
-        decision = bot.dial_policy.check(
-            to,
-            account_country=await self._country(),
-            caller_number=caller,
-            placed_today=await self._store.count_placed_calls(to, since),
-        )
-        return None if decision.allowed else decision.reason
-
-    async def _country(self) -> str:
-        if self._account_country is None:
-            self._account_country = (await self._api.account.retrieve()).country
-        return self._account_country
+        return None
 
     # one attempt: place now, or schedule
 
     async def _attempt(self, record: ActionRecord, bot: Bot, attempt: int) -> CallbackResult:
         key, detail = record.key, record.detail
         now = datetime.now(UTC)
-        if attempt > 1 or detail.get("state") in ("scheduled", "retry_scheduled"):
+        if now - record.created_at > bot.callbacks.expire_after:
+            reason = (f"not placed within {_duration(bot.callbacks.expire_after)} of the "
+                      "request (calls paused, or closed hours); given up")
+            await self._finish(record, bot, "failed", "expired", reason)
+            return CallbackResult("refused", key, reason=reason)
+        if attempt > 1 or detail.get("state") in ("scheduled", "retry_scheduled", "paused"):
             reached = await self._reached_since(detail, record.created_at)
             if reached:
                 await self._finish(record, bot, "done", "cancelled",
@@ -227,16 +281,28 @@ class Callbacks:
 
     async def _place(self, record: ActionRecord, bot: Bot, attempt: int) -> CallbackResult:
         key, detail = record.key, record.detail
-        to, from_ = str(detail["to"]), str(detail["from"])
+        from_ = str(detail["from"])
         known = list(detail.get("call_ids", []))
         if detail.get("placing_attempt") == attempt and len(known) < attempt:
             # A run died between placing and recording: look before placing again.
             found = await self._api.calls.find_placed(
-                from_=from_, to=to, since=record.updated_at - timedelta(minutes=1),
+                from_=from_, to=str(detail["to"]), since=record.updated_at - timedelta(minutes=1),
                 exclude=set(known),
             )
             if found is not None:
                 return await self._placed(record, attempt, found.id, found.user_id)
+        # Judged again at each attempt: the list, the numbers and the policy may have changed.
+        decision = await self._gate.vet(bot, str(detail["to"]), caller=detail.get("caller"),
+                                        count=False)
+        if not decision.allowed or decision.number is None:
+            return await self._refuse(record, bot, attempt, decision.reason)
+        to = decision.number
+        grant = await self._gate.claim(bot, key=key, attempt=attempt, number=to)
+        if grant.refusal == "paused":
+            return await self._pause(record, bot, attempt)
+        if not grant.granted:
+            return await self._refuse(record, bot, attempt,
+                                      self._gate.refusal_reason(grant, to, bot))
         team = Team(**detail["team"])
         agent = await self._pick(bot, team)
         await self._store.settle_action(key, "started", {"placing_attempt": attempt})
@@ -251,6 +317,29 @@ class Callbacks:
                 return CallbackResult("refused", key, reason=exc.message)
             raise
         return await self._placed(record, attempt, call.id, agent.id if agent else None)
+
+    async def _refuse(
+        self, record: ActionRecord, bot: Bot, attempt: int, reason: str
+    ) -> CallbackResult:
+        log.warning("callback.refused", key=record.key, attempt=attempt, reason=reason)
+        await self._finish(record, bot, "failed", "refused", reason)
+        return CallbackResult("refused", record.key, reason=reason)
+
+    async def _pause(self, record: ActionRecord, bot: Bot, attempt: int) -> CallbackResult:
+        """Calls are paused: look again later, and at once when they resume."""
+        pauses = int(record.detail.get("pauses", 0)) + 1
+        at = datetime.now(UTC) + PAUSE_RECHECK
+        await self._store.add_jobs([
+            JobSpec("task", record.event_id, bot=bot.name,
+                    name=f"{CALLBACK_TASK}:{record.key}:{attempt}{PAUSED_MARK}{pauses}",
+                    payload={"key": record.key, "attempt": attempt}, run_at=at)
+        ])
+        await self._store.settle_action(record.key, "started", {
+            "state": "paused", "pauses": pauses, "next_at": at.isoformat(),
+        })
+        log.info("callback.paused", key=record.key, attempt=attempt)
+        return CallbackResult("paused", record.key, at=at, number=str(record.detail["to"]),
+                              reason="outbound calls are paused")
 
     async def _placed(
         self, record: ActionRecord, attempt: int, call_id: str, agent_id: str | None
@@ -390,11 +479,14 @@ class Callbacks:
         settled = await self._store.settle_action(record.key, state,
                                                   {"outcome": outcome, "reason": reason})
         detail = settled.detail
+        await self._store.release_callback(str(detail["to"]), record.kind, record.key,
+                                           reached=outcome == "reached")
         result = CallbackOutcome(
             key=record.key, outcome=outcome, to=str(detail["to"]),
             attempts=int(detail.get("attempts", 0)),
             call_ids=tuple(detail.get("call_ids", [])), reason=reason,
             origin_event_id=record.event_id, escalation=bool(detail.get("escalation")),
+            merged=tuple(str(item.get("reason", "")) for item in detail.get("merged", [])),
         )
         log.info("callback.finished", key=record.key, outcome=outcome, reason=reason)
         if bot.callback_listeners:
@@ -411,8 +503,18 @@ class Callbacks:
             raise ActionError(f"{job.name}: its bot {job.bot!r} is not loaded")
         payload = dict(job.payload)
         payload["call_ids"] = tuple(payload.get("call_ids", ()))
+        payload["merged"] = tuple(payload.get("merged", ()))
         await self._after_callback(bot, job, event, CallbackOutcome(**payload))
         return []
+
+
+_STATE_WORDS = {"scheduled": "planned", "retry_scheduled": "planned for another try",
+                "placed": "ringing", "paused": "waiting (calls are paused)"}
+
+
+def _duration(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} hours"
 
 
 def callback_key(event_id: str, bot: str, name: str = "") -> str:

@@ -8,6 +8,7 @@ says why not; see docs/dial-policy.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import phonenumbers
@@ -55,9 +56,10 @@ class DialPolicy:
 
     ``allowed_countries`` are ISO 3166 region codes as libphonenumber uses them
     (GB, RO; Guernsey, Jersey and the Isle of Man are GG, JE and IM; "001" for
-    non-geographic numbers such as +800); None allows the account's country and
-    the caller's. ``refused_types`` are libphonenumber number types, lower-cased
-    (see ``NUMBER_TYPES``).
+    non-geographic numbers such as +800). They narrow the deployment's
+    countries (AGENTKIT_DIAL_COUNTRIES, by default the account's country) and
+    never widen them; None keeps the deployment's. ``refused_types`` are
+    libphonenumber number types, lower-cased (see ``NUMBER_TYPES``).
     """
 
     allowed_countries: frozenset[str] | None = None
@@ -82,19 +84,31 @@ class DialPolicy:
         if self.max_calls_per_number_per_day < 0:
             raise ConfigError("DialPolicy.max_calls_per_number_per_day must be 0 or more")
 
+    def countries(self, deployment: frozenset[str]) -> frozenset[str]:
+        """The countries this bot may call: the deployment's, narrowed by its own list."""
+        if self.allowed_countries is None:
+            return deployment
+        return self.allowed_countries & deployment
+
     def check(
         self,
         number: str,
         *,
         account_country: str,
-        caller_number: str | None,
-        placed_today: int,
+        countries: frozenset[str] | None = None,
+        caller_number: str | None = None,
+        placed_today: int = 0,
+        own_numbers: Collection[str] = (),
     ) -> PolicyDecision:
         """Decide whether ``number`` may be dialled now.
 
-        ``account_country`` is the account's region code, ``caller_number`` the
-        number of whoever called in (if any), ``placed_today`` how many calls
-        were already placed to ``number`` today.
+        ``account_country`` is the account's region code; ``countries`` the
+        deployment's allowed regions (None: the account's country only), which
+        this policy's ``allowed_countries`` narrows. ``caller_number``, the
+        number of whoever called in, allows nothing: it only helps to recognise
+        their local emergency numbers and short codes. ``placed_today`` is how
+        many calls were already placed to the number today; ``own_numbers``
+        the account's numbers and its users' caller IDs, never dialled.
         """
         if account_country not in phonenumbers.SUPPORTED_REGIONS:
             raise ConfigError(
@@ -150,13 +164,21 @@ class DialPolicy:
         found = {"number": e164, "region": region, "number_type": kind}
         if kind in self.refused_types:
             return _refuse(f"{e164} is a {_label(kind)} number, which bots may not call", **found)
-        allowed = self.allowed_countries if self.allowed_countries is not None else regions
+        if e164 in own_numbers:
+            return _refuse(
+                f"{e164} is one of the account's own numbers (or a user's caller ID); "
+                "a bot never calls the account itself",
+                **found,
+            )
+        allowed = self.countries(countries if countries is not None
+                                 else frozenset({account_country}))
         if region not in allowed:
             where = ("no country (a non-geographic number)" if region == NON_GEOGRAPHIC
                      else region)
             return _refuse(
                 f"{e164} is in {where}, outside the countries allowed "
-                f"({', '.join(sorted(allowed))})",
+                f"({', '.join(sorted(allowed)) or 'none'}; AGENTKIT_DIAL_COUNTRIES and the "
+                "bot's allowed_countries)",
                 **found,
             )
         if placed_today >= self.max_calls_per_number_per_day:
@@ -173,6 +195,30 @@ class DialPolicy:
             region=region,
             number_type=kind,
         )
+
+
+def to_e164(text: str, *, region: str | None = None) -> str:
+    """``text`` as an E.164 number: any spacing, a 00 prefix, or a national form in ``region``.
+
+    Raises ConfigError, saying how to write it, for anything that cannot be a
+    phone number. Validity (an assigned range) is the policy's question, not this one's.
+    """
+    cleaned = text.strip() if isinstance(text, str) else ""
+    how = "write it with + and the country code, e.g. +44 20 7946 0000"
+    if not cleaned or len(cleaned) > MAX_INPUT_LENGTH or not _SHAPE.match(cleaned):
+        raise ConfigError(f"{text!r} is not a phone number: {how}")
+    compact = re.sub(r"[ .\-()]", "", cleaned)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if not compact.startswith("+") and region is None:
+        raise ConfigError(f"{text!r} has no country code: {how}")
+    try:
+        parsed = phonenumbers.parse(compact, None if compact.startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        raise ConfigError(f"{text!r} is not a phone number: {how}") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ConfigError(f"{text!r} has the wrong length for a phone number: {how}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _refuse(

@@ -22,7 +22,13 @@ import structlog
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from agentkit.events import EnvelopeError, is_routable, parse_event
+from agentkit.events import (
+    INTERNAL_ID_PREFIXES,
+    EnvelopeError,
+    is_internal_id,
+    is_routable,
+    parse_event,
+)
 from agentkit.metrics import Metrics
 from agentkit.odygy.signing import SIGNATURE_HEADER, SignatureError, verify
 from agentkit.store.base import NewEvent, StoreError
@@ -114,6 +120,14 @@ class DeliveryEndpoint:
             self._count.labels(outcome="bad_request").inc()
             log.warning("delivery.rejected", reason="envelope", detail=str(exc))
             return 400, _error("invalid_event", str(exc))
+        if is_internal_id(event.id):
+            self._count.labels(outcome="bad_request").inc()
+            log.warning("delivery.rejected", reason="reserved_id", event_id=event.id)
+            return 400, _error(
+                "invalid_event",
+                f"Event ids starting with {' or '.join(INTERNAL_ID_PREFIXES)} are agentkit's "
+                "own; phone.systems never sends them.",
+            )
         routable = is_routable(event)
         try:
             fresh = await self._writer.write(NewEvent(

@@ -20,9 +20,10 @@ from agentkit.actions.callbacks import (
     CallbackOutcome,
     Callbacks,
 )
+from agentkit.actions.dialing import DialGate, DialLimits
 from agentkit.actions.flows import FlowChanges
 from agentkit.actions.hours import BusinessHours
-from agentkit.actions.notify import Notifier
+from agentkit.actions.notify import ChatMessage, Notifier
 from agentkit.actions.record import ActionLog
 from agentkit.actions.toolkit import Actions
 from agentkit.bot import Bot
@@ -59,10 +60,35 @@ class BotEnvironment:
         self.llm = llm or LlmClient(LlmConfig.from_settings(settings), cache=store)
         self.hours = BusinessHours.parse(settings.business_hours)
         self.flows = FlowChanges(api, store)
+        self.gate = DialGate(
+            api, store,
+            DialLimits(countries=settings.dial_countries, daily_max=settings.dial_daily_max,
+                       paused=settings.calls_paused),
+            alert=self.alert,
+        )
         self.callbacks = Callbacks(
-            api, store, {bot.name: bot for bot in self.bots},
+            api, store, {bot.name: bot for bot in self.bots}, gate=self.gate,
             default_hours=self.hours, after_callback=self._after_callback,
         )
+
+    async def alert(self, message: ChatMessage) -> None:
+        """Tell the operators, on every chat channel; never raises."""
+        await self.notifier.send(message)
+
+    async def dead_letter_alert(self, job: Job, error: str, retried: bool) -> None:
+        """One chat alert for a job given up on (``Workers(on_dead_letter=...)``)."""
+        what = job.bot or job.name.split(":", 1)[0] or job.kind
+        why = (f"it failed {job.attempts} times" if retried else
+               "it will fail the same way on every attempt, so it was not retried: fix the "
+               "cause, then retry the job")
+        await self.alert(ChatMessage(
+            title=f"Dead letter: {what}",
+            text=f"{error[:1500]}\n\n{why}.",
+            fields={"Job": str(job.id), "Kind": job.kind, "Event": job.event_id,
+                    "Attempts": str(job.attempts)},
+            urgency="high",
+            reference=f"dead-letter:{job.id}",
+        ))
 
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(

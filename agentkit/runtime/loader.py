@@ -1,4 +1,10 @@
-"""Finding bots: every module-level ``Bot`` in a folder of modules or a dotted module."""
+"""Finding bots (every module-level ``Bot`` in a folder of modules or a dotted module),
+and the project's prompt folder beside them.
+
+Paths a project gives relative to itself are resolved against the bots'
+folder, never against the current folder: a service manager starts agentkit
+from anywhere.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +41,13 @@ def load_bots(spec: str) -> list[Bot]:
         modules = [_import_dotted(spec)]
     bots: list[Bot] = []
     for module in modules:
-        bots.extend(value for value in vars(module).values() if isinstance(value, Bot))
+        found = [value for value in vars(module).values() if isinstance(value, Bot)]
+        home = Path(module.__file__).resolve().parent if module.__file__ else None
+        for bot in found:
+            if bot.prompts is not None and not bot.prompts.is_absolute() and home is not None:
+                # A bot's own prompt folder is named relative to its module.
+                bot.prompts = home / bot.prompts
+        bots.extend(found)
     names = [bot.name for bot in bots]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -69,3 +81,38 @@ def _import_dotted(name: str) -> ModuleType:
     except Exception as exc:
         raise BotLoadError(f"bot module {name!r} failed to import: {type(exc).__name__}: {exc}") \
             from exc
+
+
+def bots_folder(spec: str) -> Path | None:
+    """The folder the bots of ``spec`` live in: the folder itself, a file's, a module's."""
+    path = Path(spec)
+    if path.is_dir():
+        return path.resolve()
+    if path.suffix == ".py":
+        return path.resolve().parent if path.is_file() else None
+    try:
+        found = importlib.util.find_spec(spec)
+    except (ImportError, ValueError):
+        return None
+    if found is None or found.origin is None:
+        return None
+    return Path(found.origin).resolve().parent
+
+
+def prompts_folder(bots: str, given: str | None = None) -> Path:
+    """The project's prompt folder, as an absolute path.
+
+    ``given`` (``--prompts`` or AGENTKIT_PROMPTS) wins; otherwise ``prompts/``
+    beside the bots' folder, then ``./prompts``. When neither exists, the first
+    (so that a message can name where prompts are expected).
+    """
+    if given:
+        return Path(given).expanduser().resolve()
+    folder = bots_folder(bots)
+    beside = folder.parent / "prompts" if folder is not None else None
+    if beside is not None and beside.is_dir():
+        return beside
+    here = Path("prompts").resolve()
+    if here.is_dir() or beside is None:
+        return here
+    return beside

@@ -17,7 +17,7 @@ import structlog
 
 from agentkit.actions.hours import BusinessHours
 from agentkit.bot import Bot, Listener
-from agentkit.events import internal_body
+from agentkit.events import SCHEDULE_ID_PREFIX, internal_body
 from agentkit.store.base import NewEvent, Store, StoreError
 
 log = structlog.get_logger("agentkit.runtime")
@@ -27,7 +27,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def schedule_event(bot: Bot, listener: Listener, at: datetime, state: str) -> NewEvent:
     """The event of one change of one schedule."""
-    event_id = f"evt_schedule_{bot.name}_{listener.name}_{int(at.timestamp())}"
+    event_id = f"{SCHEDULE_ID_PREFIX}{bot.name}_{listener.name}_{int(at.timestamp())}"
     data = {"bot": bot.name, "handler": listener.name, "state": state,
             "at": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
     return NewEvent(id=event_id, type="agentkit.schedule", created_at=datetime.now(UTC),

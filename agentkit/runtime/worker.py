@@ -3,7 +3,9 @@
 A worker holds a lease on each job it runs and extends it while the job runs;
 a worker that dies stops extending, its leases expire and another worker runs
 the jobs again. On shutdown a worker stops leasing, lets running jobs finish
-for ``drain_timeout`` seconds, then hands the rest back.
+for ``drain_timeout`` seconds, then hands the rest back. A failure that will
+not go away by itself (runtime/failures.py) is dead-lettered at once; every
+dead letter is announced once through ``on_dead_letter``.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from agentkit.events import parse_event
 from agentkit.llm.usage import Usage
 from agentkit.metrics import Metrics
 from agentkit.runtime.dispatch import Dispatcher
+from agentkit.runtime.failures import is_transient
 from agentkit.store.base import BotRun, Job, JobSpec, Store, StoreError
 
 log = structlog.get_logger("agentkit.runtime")
 
 # The model usage of the job running in this task; contexts built for it add to it.
 job_usage: ContextVar[Usage] = ContextVar("agentkit_job_usage")
+
+DeadLetterHook = Callable[[Job, str, bool], Awaitable[None]]
 
 
 @dataclass
@@ -68,8 +73,10 @@ class Workers:
         config: WorkerConfig | None = None,
         *,
         owner: str | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> None:
         self._store = store
+        self._on_dead_letter = on_dead_letter
         self._dispatcher = dispatcher
         self._metrics = metrics
         self.config = config or WorkerConfig()
@@ -173,7 +180,8 @@ class Workers:
                     attempt=job.attempts, call_id=job.call_id,
                     event_type=event.type if event is not None else None,
                 ):
-                    await self._failed(job, f"{type(exc).__name__}: {exc}")
+                    await self._failed(job, f"{type(exc).__name__}: {exc}",
+                                       transient=is_transient(exc))
                 continue
             self._metrics.job_duration.labels(kind="route", outcome="ok").observe(
                 time.monotonic() - started
@@ -230,7 +238,7 @@ class Workers:
         except Exception as exc:
             outcome = "error"
             error = f"{type(exc).__name__}: {exc}"
-            await self._failed(job, error)
+            await self._failed(job, error, transient=is_transient(exc))
         else:
             if not await self._settle(self._store.finish(job, follow_ups=follow_ups), "finish"):
                 log.warning("job.lease_lost_before_finish")
@@ -249,12 +257,18 @@ class Workers:
                          completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd)
             await self._settle(self._store.record_bot_run(run), "record bot run")
 
-    async def _failed(self, job: Job, error: str) -> None:
+    async def _failed(self, job: Job, error: str, *, transient: bool = True) -> None:
         bot = job.bot or ""
-        if job.last_attempt:
+        if job.last_attempt or not transient:
             self._metrics.dead_letters.labels(kind=job.kind, bot=bot).inc()
-            log.error("job.dead_lettered", error=error, attempts=job.attempts)
-            await self._settle(self._store.dead_letter(job, error), "dead-letter")
+            log.error("job.dead_lettered", error=error, attempts=job.attempts,
+                      retried=transient)
+            if await self._settle(self._store.dead_letter(job, error), "dead-letter") \
+                    and self._on_dead_letter is not None:
+                try:
+                    await self._on_dead_letter(job, error, transient)
+                except Exception as exc:  # the alert is a courtesy; the dead letter stands
+                    log.warning("job.dead_letter_alert_failed", error=str(exc))
             return
         delay = retry_delay(job.attempts, self.config.retry_base, self.config.retry_max)
         self._metrics.retries.labels(kind=job.kind, bot=bot).inc()

@@ -3,6 +3,7 @@
 from agentkit.sim.calls import PlacedCall
 from agentkit.sim.config import (
     SANDBOX_API_KEY,
+    SANDBOX_DIAL_COUNTRIES,
     SANDBOX_WEBHOOK_SECRET,
     Delivery,
     Faults,
@@ -15,6 +16,7 @@ from agentkit.sim.simulator import Simulator
 
 __all__ = [
     "SANDBOX_API_KEY",
+    "SANDBOX_DIAL_COUNTRIES",
     "SANDBOX_WEBHOOK_SECRET",
     "Delivery",
     "DeliveryAttempt",

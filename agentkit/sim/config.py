@@ -7,6 +7,9 @@ from typing import Literal
 
 SANDBOX_API_KEY = "ps_test_sandbox_key_0000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_0000000000000000"
+# The sandbox account is Romanian and owns a London number; its demo callers are in
+# Ofcom's London drama range, so the sandbox's callbacks may go to both countries.
+SANDBOX_DIAL_COUNTRIES = frozenset({"RO", "GB"})
 
 
 @dataclass

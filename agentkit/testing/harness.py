@@ -88,7 +88,9 @@ class BotHarness:
         await self.llm.__aenter__()
         await self.chat.__aenter__()
         await self.store.open()
-        base = {"AGENTKIT_BUSINESS_HOURS": "always", "AGENTKIT_MODEL": "fake-model"}
+        # The API is the simulator: sandbox mode (its key, and the sandbox's dial countries).
+        base = {"AGENTKIT_BUSINESS_HOURS": "always", "AGENTKIT_MODEL": "fake-model",
+                "AGENTKIT_SANDBOX": "1"}
         if self._model:
             base["OPENAI_BASE_URL"] = self.llm.base_url
             base["OPENAI_API_KEY"] = "sk-harness"
@@ -105,7 +107,8 @@ class BotHarness:
                               backoff_base=0.01),
         )
         self.workers = Workers(self.store, self.environment.dispatcher(), self.metrics,
-                               self._worker_config, owner="harness")
+                               self._worker_config, owner="harness",
+                               on_dead_letter=self.environment.dead_letter_alert)
         await self.workers.start()
         self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
                                    default_hours=self.environment.hours)

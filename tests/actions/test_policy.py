@@ -19,11 +19,14 @@ def check(
     *,
     policy: DialPolicy = POLICY,
     account_country: str = "GB",
+    countries: frozenset[str] | None = None,
     caller_number: str | None = None,
     placed_today: int = 0,
+    own_numbers: frozenset[str] = frozenset(),
 ) -> PolicyDecision:
-    return policy.check(number, account_country=account_country, caller_number=caller_number,
-                        placed_today=placed_today)
+    return policy.check(number, account_country=account_country, countries=countries,
+                        caller_number=caller_number, placed_today=placed_today,
+                        own_numbers=own_numbers)
 
 
 def test_landline_in_account_country_allowed() -> None:
@@ -34,11 +37,34 @@ def test_landline_in_account_country_allowed() -> None:
         LONDON_DRAMA, "GB", "fixed_line")
 
 
-def test_mobile_in_callers_country_allowed() -> None:
-    """A mobile in the caller's country is allowed by default."""
+def test_callers_country_is_not_allowed_implicitly() -> None:
+    """A caller's country is no reason to call it: caller ID is trivial to spoof (IRSF)."""
     decision = check(RO_MOBILE, caller_number="+40264000111")
+    assert not decision.allowed
+    assert "outside the countries allowed (GB" in decision.reason
+
+
+@pytest.mark.parametrize("number", ["+252611234567", "+5352345678", "+37120012345"])
+def test_revenue_share_destinations_refused_by_default(number: str) -> None:
+    """Somalia, Cuba and Latvia callers asking for a call back are not called (toll fraud)."""
+    decision = check(number, caller_number=number)
+    assert not decision.allowed
+    assert decision.region in {"SO", "CU", "LV"}
+
+
+def test_deployment_countries_allow_a_mobile_abroad() -> None:
+    """A country in the deployment's list (AGENTKIT_DIAL_COUNTRIES) is allowed."""
+    decision = check(RO_MOBILE, countries=frozenset({"GB", "RO"}))
     assert decision.allowed
     assert decision.number_type == "mobile"
+
+
+def test_account_own_numbers_are_refused() -> None:
+    """The account's own numbers and users' caller IDs are never dialled, however written."""
+    decision = check("+44 20 7946 0123", own_numbers=frozenset({"+442079460123"}))
+    assert not decision.allowed
+    assert "account's own numbers" in decision.reason
+    assert decision.number == "+442079460123"
 
 
 def test_spaces_dashes_dots_and_parentheses_are_normalised() -> None:
@@ -72,7 +98,7 @@ def test_drama_number_that_libphonenumber_rejects_is_refused() -> None:
 )
 def test_costly_or_indirect_number_types_refused(number: str, kind: str, words: str) -> None:
     """Premium-rate, personal, UAN and pager numbers are refused, naming the type."""
-    decision = check(number, policy=DialPolicy(allowed_countries=frozenset({"GB", "US"})))
+    decision = check(number, countries=frozenset({"GB", "US"}))
     assert not decision.allowed
     assert decision.number_type == kind
     assert words in decision.reason
@@ -110,11 +136,20 @@ def test_caribbean_number_behind_plus_one_refused_for_us_account() -> None:
     assert decision.region == "JM"
 
 
-def test_allow_list_replaces_the_default_countries() -> None:
-    """With an explicit allow-list, the account's own country is not implied."""
+def test_bot_list_narrows_the_deployments() -> None:
+    """A bot's allowed_countries keep only the deployment's countries it names."""
     policy = DialPolicy(allowed_countries=frozenset({"RO"}))
-    assert check(RO_MOBILE, policy=policy).allowed
-    assert not check(LONDON_DRAMA, policy=policy).allowed
+    both = frozenset({"GB", "RO"})
+    assert check(RO_MOBILE, policy=policy, countries=both).allowed
+    assert not check(LONDON_DRAMA, policy=policy, countries=both).allowed
+
+
+def test_bot_list_never_widens_the_deployments() -> None:
+    """A country the bot names but the deployment does not is refused."""
+    policy = DialPolicy(allowed_countries=frozenset({"GB", "RO"}))
+    decision = check(RO_MOBILE, policy=policy, countries=frozenset({"GB"}))
+    assert not decision.allowed
+    assert "(GB;" in decision.reason
 
 
 @pytest.mark.parametrize(
@@ -187,8 +222,7 @@ def test_non_geographic_number_refused() -> None:
 
 def test_non_geographic_numbers_allowed_when_listed() -> None:
     """Listing "001" allows non-geographic numbers such as +800 freephone."""
-    policy = DialPolicy(allowed_countries=frozenset({"GB", "001"}))
-    assert check("+80012345678", policy=policy).allowed
+    assert check("+80012345678", countries=frozenset({"GB", "001"})).allowed
 
 
 def test_valid_number_starting_like_an_emergency_code_allowed() -> None:
@@ -197,15 +231,12 @@ def test_valid_number_starting_like_an_emergency_code_allowed() -> None:
     assert decision.allowed
 
 
-def test_invalid_caller_number_adds_no_country() -> None:
-    """An invalid caller number contributes no country to the default allow-list."""
-    assert not check(RO_MOBILE, caller_number="+40").allowed
-
-
 def test_custom_refused_types() -> None:
     """A bot may refuse mobiles too by naming them in refused_types."""
     policy = DialPolicy(refused_types=frozenset({"mobile", "premium_rate"}))
-    assert not check(RO_MOBILE, policy=policy, caller_number=RO_MOBILE).allowed
+    decision = check(RO_MOBILE, policy=policy, countries=frozenset({"RO"}))
+    assert not decision.allowed
+    assert "mobile" in decision.reason
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,7 @@ async def test_retried_handler_does_not_call_twice(tmp_path: Path) -> None:
         runs.append(ctx.attempt)
         await ctx.actions.callback(reason="asked")
         if ctx.attempt == 1:
-            raise RuntimeError("after the call, before the end")
+            raise ConnectionError("the network broke after the call, before the end")
 
     async with BotHarness([bot], tmp_path) as h:
         h.sim.leave_voicemail(CALLER, words="Hi.")
@@ -472,6 +472,27 @@ async def test_chat_failure_never_blocks_the_call(tmp_path: Path) -> None:
         assert await h.dead_jobs() == []
 
 
+async def test_handler_bug_is_dead_lettered_once_with_one_alert(tmp_path: Path) -> None:
+    """A bug in a handler is not retried: one run, one dead letter, one chat alert naming it."""
+    runs: list[int] = []
+    bot = Bot("buggy")
+
+    @bot.on("voicemail.received")
+    async def broken(ctx: Context[Any]) -> None:
+        runs.append(ctx.attempt)
+        raise KeyError("callback_number")
+
+    async with BotHarness([bot], tmp_path) as h:
+        h.sim.leave_voicemail(CALLER, words="Hi.")
+        await h.settle()
+        (dead,) = await h.dead_jobs()
+        alerts = [m for m in h.chat_messages() if m["title"].startswith("Dead letter")]
+    assert runs == [1]
+    assert dead.attempts == 1 and dead.last_error == "KeyError: 'callback_number'"
+    assert len(alerts) == 1
+    assert "buggy" in alerts[0]["title"] and "KeyError" in alerts[0]["text"]
+
+
 async def test_notify_once_per_event(tmp_path: Path) -> None:
     """A chat message is posted once per event, even when the handler runs again."""
     bot = Bot("chatty")
@@ -480,7 +501,7 @@ async def test_notify_once_per_event(tmp_path: Path) -> None:
     async def post(ctx: Context[Any]) -> None:
         await ctx.actions.notify("new voicemail")
         if ctx.attempt == 1:
-            raise RuntimeError("try again")
+            raise ConnectionError("try again")
 
     async with BotHarness([bot], tmp_path) as h:
         h.sim.leave_voicemail(CALLER, words="Hi.")

@@ -10,7 +10,7 @@ from agentkit.settings import Settings
 
 
 def settings(**env: str) -> Settings:
-    base = {"ODYGY_API_KEY": "k", "ODYGY_WEBHOOK_SECRET": "whsec_test_secret_1234"}
+    base = {"ODYGY_API_KEY": "k", "ODYGY_WEBHOOK_SECRET": "whsec_test_secret_1234567890abcdef"}
     return Settings.from_env({**base, **env}, env_file=None)
 
 

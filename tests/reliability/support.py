@@ -149,6 +149,9 @@ class Rig:
             "OPENAI_BASE_URL": self.llm.base_url,
             "OPENAI_API_KEY": "sk-reliability-0000000000",
             "SLACK_WEBHOOK_URL": self.chat.url + "/slack",
+            # The API is the simulator (its key); its callers are in GB, its account in RO.
+            "AGENTKIT_SANDBOX": "1",
+            "AGENTKIT_DIAL_DAILY_MAX": "100000",
         }
 
     async def start_worker(self) -> AgentkitProcess:

@@ -15,12 +15,14 @@ import structlog
 
 from agentkit.bot import Bot
 from agentkit.context import Context
+from agentkit.errors import BadRequestError
+from agentkit.llm import LlmInvalidAnswer, PromptError
 from agentkit.metrics import Metrics
 from agentkit.odygy import OdygyClient
 from agentkit.runtime.environment import BotEnvironment
 from agentkit.runtime.worker import WorkerConfig, Workers, retry_delay
 from agentkit.settings import Settings
-from agentkit.store import JobSpec, NewEvent, Store
+from agentkit.store import Job, JobSpec, NewEvent, Store
 from agentkit.store.sqlite import SqliteStore
 from agentkit.testing import wait_until
 from agentkit.testing.deliveries import envelope
@@ -43,12 +45,17 @@ class Harness:
     client: OdygyClient = field(
         default_factory=lambda: OdygyClient(api_key="unused", base_url="http://127.0.0.1:9/v1")
     )
+    dead_letters: list[tuple[Job, str, bool]] = field(default_factory=list)
 
     async def start(self) -> Workers:
         settings = Settings.from_env({}, sandbox=True, env_file=None)
         environment = BotEnvironment(settings, api=self.client, store=self.store, bots=self.bots)
+
+        async def dead_letter(job: Job, error: str, retried: bool) -> None:
+            self.dead_letters.append((job, error, retried))
+
         self.workers = Workers(self.store, environment.dispatcher(), self.metrics,
-                               self.config, owner="test-worker")
+                               self.config, owner="test-worker", on_dead_letter=dead_letter)
         await self.workers.start()
         return self.workers
 
@@ -134,7 +141,7 @@ async def test_failure_retried_until_success(harness: Callable[..., Harness]) ->
     async def handle(ctx: Context[Any]) -> None:
         attempts.append(ctx.attempt)
         if len(attempts) < 3:
-            raise RuntimeError("temporary")
+            raise ConnectionError("temporary")
 
     h = harness(bot)
     await h.start()
@@ -146,12 +153,12 @@ async def test_failure_retried_until_success(harness: Callable[..., Harness]) ->
 
 
 async def test_dead_letter_after_max_attempts(harness: Callable[..., Harness]) -> None:
-    """A handler that always fails is dead-lettered after its attempts, with its last error."""
+    """A handler that keeps failing on a transient error is dead-lettered after its attempts."""
     bot = Bot("broken")
 
     @bot.on("call.completed")
     async def handle(ctx: Context[Any]) -> None:
-        raise ValueError(f"attempt {ctx.attempt} failed")
+        raise ConnectionError(f"attempt {ctx.attempt} failed")
 
     h = harness(bot)
     await h.start()
@@ -161,10 +168,41 @@ async def test_dead_letter_after_max_attempts(harness: Callable[..., Harness]) -
         assert await h.settled(event["id"], 1) == {"broken": "dead"}
     (job,) = [j for j in await h.store.jobs_for_event(event["id"]) if j.bot]
     assert job.attempts == 3
-    assert job.last_error == "ValueError: attempt 3 failed"
+    assert job.last_error == "ConnectionError: attempt 3 failed"
     assert h.metrics.dead_letters.labels(kind="bot", bot="broken")._value.get() == 1
     dead = [entry for entry in logs if entry["event"] == "job.dead_lettered"]
-    assert dead and dead[0]["error"] == "ValueError: attempt 3 failed"
+    assert dead and dead[0]["error"] == "ConnectionError: attempt 3 failed"
+    assert [(j.id, retried) for j, _, retried in h.dead_letters] == [(job.id, True)]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ValueError("a bug in the handler"), KeyError("missing"),
+     PromptError("no prompt template triage.j2"), LlmInvalidAnswer("no", task="t", problem="p"),
+     BadRequestError("bad number", status=400)],
+    ids=lambda e: type(e).__name__,
+)
+async def test_deterministic_failure_is_dead_lettered_at_once(
+    harness: Callable[..., Harness], error: Exception
+) -> None:
+    """A failure that would repeat (a bug, a missing prompt, a refused request) is not retried,
+    and its dead letter is announced once."""
+    bot = Bot("buggy")
+
+    @bot.on("call.completed")
+    async def handle(ctx: Context[Any]) -> None:
+        raise error
+
+    h = harness(bot)
+    await h.start()
+    event = envelope("call.completed")
+    await h.add(event)
+    assert await h.settled(event["id"], 1) == {"buggy": "dead"}
+    (job,) = [j for j in await h.store.jobs_for_event(event["id"]) if j.bot]
+    assert job.attempts == 1
+    assert job.last_error is not None and type(error).__name__ in job.last_error
+    assert h.metrics.retries.labels(kind="bot", bot="buggy")._value.get() == 0
+    assert [(j.id, retried) for j, _, retried in h.dead_letters] == [(job.id, False)]
 
 
 async def test_failing_bot_does_not_hold_back_others(harness: Callable[..., Harness]) -> None:
@@ -174,7 +212,7 @@ async def test_failing_bot_does_not_hold_back_others(harness: Callable[..., Harn
 
     @bad.on("call.completed")
     async def fail(ctx: Context[Any]) -> None:
-        raise RuntimeError("no")
+        raise ConnectionError("no")
 
     @good.on("call.completed")
     async def work(ctx: Context[Any]) -> None:
@@ -330,8 +368,8 @@ async def test_removed_bot_is_dead_lettered_with_reason(
 
 
 async def test_route_failure_fails_only_its_event(harness: Callable[..., Harness]) -> None:
-    """Route jobs are done in batches; one that cannot be routed is retried and dead-lettered
-    alone, and the events routed with it reach their bot."""
+    """Route jobs are done in batches; one that can never be routed (its body is not JSON) is
+    dead-lettered alone, at once, and the events routed with it reach their bot."""
     seen: list[str] = []
     bot = Bot("b")
 
@@ -352,7 +390,7 @@ async def test_route_failure_fails_only_its_event(harness: Callable[..., Harness
 
     async def route_dead() -> bool:
         jobs = await h.store.jobs_for_event("evt_unreadable")
-        return [(j.kind, j.state, j.attempts) for j in jobs] == [("route", "dead", 3)]
+        return [(j.kind, j.state, j.attempts) for j in jobs] == [("route", "dead", 1)]
 
     await wait_until(route_dead, timeout=10, message="the unreadable event's route job to die")
     assert sorted(seen) == sorted(e["id"] for e in good)

@@ -33,7 +33,7 @@ def test_each_bot_prompt_renders_a_system_and_a_user_message(module: str) -> Non
 
 def test_project_passes_agentkit_check() -> None:
     """`agentkit check --sandbox` finds nothing wrong with the shipped bots and prompts."""
-    problems, _ = check_project(bots=str(ROOT / "bots"), prompts=str(PROMPTS), sandbox=True)
+    problems = check_project(bots=str(ROOT / "bots"), prompts=str(PROMPTS), sandbox=True).problems
     assert problems == []
 
 
@@ -60,5 +60,5 @@ def test_check_reports_a_bot_prompt_without_a_user_block(tmp_path: Path) -> None
         "async def handle(ctx: Context) -> None:\n"
         "    pass\n"
     )
-    problems, _ = check_project(bots=str(bots), prompts=str(prompts), sandbox=True)
+    problems = check_project(bots=str(bots), prompts=str(prompts), sandbox=True).problems
     assert any("half" in p and "user" in p for p in problems)

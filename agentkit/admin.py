@@ -1,0 +1,125 @@
+"""Operator commands on a deployment's store: the do-not-call list, the calls switch, erasure.
+
+Each works on the store every process of the deployment shares, so a change
+holds for all of its workers at once; the calls switch tells the chat channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from agentkit.actions.callbacks import CALLBACK_TASK, PAUSED_MARK
+from agentkit.actions.notify import ChatMessage, Notifier
+from agentkit.actions.policy import to_e164
+from agentkit.settings import Settings
+from agentkit.store import Store, store_for_url
+from agentkit.store.base import CALLS_PAUSED
+
+
+def operator_settings() -> Settings:
+    """The settings an operator command needs: the store and the chat channels.
+
+    Read as in sandbox mode, so that a command needs no API key; it calls no API.
+    """
+    return Settings.from_env(sandbox=True)
+
+
+@asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[Store]:
+    store = store_for_url(settings.database_url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _number(args: argparse.Namespace, settings: Settings) -> str:
+    region = args.country.upper() if args.country else None
+    if region is None and settings.dial_countries and len(settings.dial_countries) == 1:
+        region = next(iter(settings.dial_countries))
+    return to_e164(args.number, region=region)
+
+
+async def dnc_command(args: argparse.Namespace) -> int:
+    """``agentkit dnc add|remove|list``."""
+    settings = operator_settings()
+    async with opened_store(settings) as store:
+        if args.action == "list":
+            entries = await store.do_not_call_list()
+            if args.json:
+                print(json.dumps([{"number": e.number, "reason": e.reason,
+                                   "added_by": e.added_by, "added_at": e.created_at.isoformat()}
+                                  for e in entries]))
+            elif not entries:
+                print("the do-not-call list is empty")
+            for entry in [] if args.json else entries:
+                why = f"  {entry.reason}" if entry.reason else ""
+                print(f"{entry.number}  added {entry.created_at:%Y-%m-%d %H:%M} UTC by "
+                      f"{entry.added_by or 'unknown'}{why}")
+            return 0
+        number = _number(args, settings)
+        if args.action == "add":
+            changed = await store.add_do_not_call(number, reason=args.reason,
+                                                  added_by=getpass.getuser())
+        else:
+            changed = await store.remove_do_not_call(number)
+    print(json.dumps({"number": number, "action": args.action, "changed": changed}))
+    return 0
+
+
+async def calls_command(args: argparse.Namespace) -> int:
+    """``agentkit calls pause|resume|status``: every outbound call of the deployment."""
+    settings = operator_settings()
+    who = getpass.getuser()
+    async with opened_store(settings) as store:
+        if args.action == "status":
+            paused = await store.switch(CALLS_PAUSED)
+            print(json.dumps({"paused": paused or settings.calls_paused,
+                              "switch": paused, "environment": settings.calls_paused}))
+            return 0
+        pause = args.action == "pause"
+        changed = await store.set_switch(CALLS_PAUSED, pause, changed_by=who)
+        woken = 0 if pause else await _wake_paused_callbacks(store)
+    if changed:
+        await Notifier.from_settings(settings).send(ChatMessage(
+            title="Outbound calls paused" if pause else "Outbound calls resumed",
+            text=(f"{who} paused every outbound call: callbacks wait, and are placed on "
+                  "'agentkit calls resume' if still within their window and the policy."
+                  if pause else
+                  f"{who} resumed outbound calls; callbacks that waited are placed now."),
+            urgency="high",
+            reference=f"calls-{args.action}",
+        ))
+    result = {"paused": pause, "changed": changed, "callbacks_woken": woken}
+    if not pause and settings.calls_paused:
+        result["note"] = "AGENTKIT_CALLS_PAUSED=1 is set: calls stay paused until it is removed"
+    print(json.dumps(result))
+    return 0
+
+
+async def _wake_paused_callbacks(store: Store) -> int:
+    """Make every callback waiting on the pause due now."""
+    now = datetime.now(UTC)
+    woken = 0
+    for job in await store.scheduled(f"{CALLBACK_TASK}:"):
+        if PAUSED_MARK in job.name and await store.reschedule(job.id, now):
+            woken += 1
+    return woken
+
+
+async def erase_command(args: argparse.Namespace) -> int:
+    """``agentkit erase NUMBER``."""
+    from agentkit.erasure import erase
+
+    settings = operator_settings()
+    number = _number(args, settings)
+    async with opened_store(settings) as store:
+        removed = await erase(store, number, requested_by=getpass.getuser())
+    print(json.dumps({"number": number, "removed": removed}))
+    return 0
