@@ -21,6 +21,7 @@ from agentkit.actions.notify import ChatMessage
 from agentkit.bot import CallbackPolicy, Team
 from agentkit.llm import LlmError, LlmTasks
 from agentkit.odygy.models import Transcript
+from agentkit.redact import mask_segments
 
 
 class VoicemailTriage(BaseModel):
@@ -70,7 +71,8 @@ async def triage(llm: LlmTasks, source: Transcript | str | None) -> VoicemailTri
 async def call_back(ctx: Context[VoicemailReceived]) -> None:
     voicemail = ctx.event.data
     transcript = await ctx.transcript()
-    words = " ".join(s.text for s in transcript.segments) if transcript else ""
+    # Masked as one text before it is cut for the note, so no half of a card survives.
+    words = " ".join(mask_segments([s.text for s in transcript.segments])) if transcript else ""
     found, model = FALLBACK, False
     if transcript is None:
         # The transcript never came (the join timed out): nothing to triage, a person decides.

@@ -1,16 +1,21 @@
-"""Masking payment data: cards, security codes and IBANs go; phone numbers and amounts stay."""
+"""Masking payment data: cards, codes, expiries and IBANs go; phone numbers and amounts stay."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from agentkit.redact import (
     CARD_MARK,
     CODE_MARK,
+    EXPIRY_MARK,
     IBAN_MARK,
     iban_valid,
     luhn_valid,
+    mask_json_answer,
     mask_payment_data,
+    mask_segments,
 )
 
 VISA = "4111111111111111"
@@ -89,9 +94,9 @@ def test_security_codes_are_masked(said: str, kept: str) -> None:
 
 
 def test_card_expiry_and_code_in_one_sentence() -> None:
-    """Card and code are each masked; the expiry alone is not payment data."""
+    """Card, expiry and code are each masked, each with its own marker."""
     text = "card 4111 1111 1111 1111 exp 12/27 cvv 123"
-    assert mask_payment_data(text) == f"card {CARD_MARK} exp 12/27 cvv {CODE_MARK}"
+    assert mask_payment_data(text) == f"card {CARD_MARK} exp {EXPIRY_MARK} cvv {CODE_MARK}"
 
 
 @pytest.mark.parametrize(
@@ -225,3 +230,218 @@ def test_words_after_an_iban_are_kept_even_when_they_pass_mod_97() -> None:
     """Words that happen to extend an IBAN into another mod-97 match are not swallowed."""
     text = "IBAN GB82 WEST 1234 5698 7654 32 and thanks a lot"
     assert mask_payment_data(text) == f"IBAN {IBAN_MARK} and thanks a lot"
+
+
+# Spoken numbers: pairs, teens, hundreds
+
+
+@pytest.mark.parametrize(
+    "spoken",
+    [
+        "forty nine twenty nine seventy eight fifteen thirty six twenty four fifty eight nineteen",
+        "forty two forty two forty two forty two forty two forty two forty two forty two",
+        "forty-two forty-two, forty-two forty-two, forty-two forty-two, forty-two forty-two",
+        "forty five twenty six, oh one eighty one, fifty nine oh eight, thirty twelve",
+        "fifty one oh five, one oh five one, oh five one oh, five one hundred",
+        "4603, thirteen seventy two, fifteen ninety, ten ninety four",
+        "4539 one four eight eight oh three forty three sixty four sixty seven",
+    ],
+)
+def test_card_read_in_pairs_is_masked(spoken: str) -> None:
+    """A card read as number words in pairs, teens or hundreds, or mixed with digits, is masked."""
+    assert mask_payment_data(f"the card is {spoken}, thanks") == f"the card is {CARD_MARK}, thanks"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "forty nine ninety nine a month",
+        "since twenty twenty three, nineteen years before that",
+        "oh two oh, seventy nine forty six, oh nine fifty eight",
+        "plus four four, seven seven double oh, nine oh oh, one two three",
+    ],
+)
+def test_numbers_said_in_words_that_are_not_cards_are_kept(text: str) -> None:
+    """Amounts, years and phone numbers said in words are not masked."""
+    assert mask_payment_data(text) == text
+
+
+# Security codes
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("the three digits on the back are 737", "the three digits on the back are "),
+        ("the last three digits on the back of the card are 418",
+         "the last three digits on the back of the card are "),
+        ("the three-digit code, which is 905", "the three-digit code, which is "),
+        ("the CVV is seven thirty nine", "the CVV is "),
+        ("the security code is seven hundred and thirty nine", "the security code is "),
+        ("the four digit code on the front is 4821", "the four digit code on the front is "),
+        ("CSC is 380", "CSC is "),
+        ("the CVV it\u2019s 739", "the CVV it\u2019s "),
+        ("my Visa's verification code is 884", "my Visa's verification code is "),
+        ("the numbers on the back of the card are 229", "the numbers on the back of the card are "),
+    ],
+)
+def test_more_security_code_phrasings_are_masked(said: str, kept: str) -> None:
+    """Codes named by where they are on the card, or said in words, are masked."""
+    assert mask_payment_data(said) == kept + CODE_MARK
+
+
+def test_security_code_said_before_its_name_is_masked() -> None:
+    """'739 is the security code' masks the 739."""
+    assert mask_payment_data("739 is the security code") == f"{CODE_MARK} is the security code"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my verification code was 4821",
+        "the number on the back of the letter is 4521",
+        "my social security number is 123-45-6789",
+        "the CVV is 123-45-6789",
+        "the security code is 12345",
+        "there are three digits on the parcel label, 418",
+    ],
+)
+def test_codes_that_are_not_card_codes_are_kept(text: str) -> None:
+    """A verification code with no card near, a letter's number or a longer number stay."""
+    assert mask_payment_data(text) == text
+
+
+def test_code_followed_by_an_expiry_masks_only_the_code() -> None:
+    """A code read on straight into more digits is masked up to its 3 digits."""
+    assert mask_payment_data("CVV 739 0927") == f"CVV {CODE_MARK} 0927"
+
+
+# Expiry dates
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("expires 09/27", f"expires {EXPIRY_MARK}"),
+        ("expiry oh nine twenty seven", f"expiry {EXPIRY_MARK}"),
+        ("valid until 12 28", f"valid until {EXPIRY_MARK}"),
+        ("exp. 12/2027 ok", f"exp. {EXPIRY_MARK} ok"),
+        ("it expires in September 2027", f"it expires in {EXPIRY_MARK}"),
+        ("expiry date is 1/28", f"expiry date is {EXPIRY_MARK}"),
+        ("expiry 09 27 739", f"expiry {EXPIRY_MARK} {CODE_MARK}"),
+    ],
+)
+def test_expiry_after_an_expiry_word_is_masked(text: str, masked: str) -> None:
+    """A month and year after expires, expiry, exp or valid until are masked."""
+    assert mask_payment_data(text) == masked
+
+
+def test_expiry_shortly_after_a_card_is_masked() -> None:
+    """A slash date just after a masked card number is its expiry."""
+    text = "4111 1111 1111 1111 and then 09/27"
+    assert mask_payment_data(text) == f"{CARD_MARK} and then {EXPIRY_MARK}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the insurance expires on 12/05/2025",
+        "my passport expires in 2029",
+        "valid until the end of March",
+        "the offer is valid until 5pm",
+        "my flight is on 14/06 at 18:05",
+    ],
+)
+def test_dates_that_are_not_expiries_are_kept(text: str) -> None:
+    """Full dates, years, times and dates away from a card stay."""
+    assert mask_payment_data(text) == text
+
+
+# IBANs
+
+
+@pytest.mark.parametrize(
+    "iban",
+    ["GB82-WEST-1234-5698-7654-32", "CH93-0076-2011-6238-5295-7", "NL91 ABNA 0417 1643 00"],
+)
+def test_ibans_with_dashes_are_masked(iban: str) -> None:
+    """An IBAN written in groups with dashes is masked like a spaced one."""
+    assert mask_payment_data(f"IBAN {iban}.") == f"IBAN {IBAN_MARK}."
+
+
+def test_iban_of_an_unknown_country_is_kept() -> None:
+    """A postcode-like code (NW10) running into words is no IBAN, whatever its mod-97."""
+    assert not iban_valid("NW104QTANDTHENCALL")
+    text = "The address is NW10 4QT and then call me"
+    assert mask_payment_data(text) == text
+
+
+# Segments
+
+
+def test_card_and_code_read_across_segments_are_masked_in_each() -> None:
+    """A card over two segments and its code in the next are masked where each part was."""
+    masked = mask_segments(
+        ["My card number is 4929 7815", "3624 5819, and the CVV is", "739. Please call me back."]
+    )
+    assert masked == [
+        f"My card number is {CARD_MARK}",
+        f"{CARD_MARK}, and the CVV is",
+        f"{CODE_MARK}. Please call me back.",
+    ]
+
+
+def test_segments_keep_their_own_spacing() -> None:
+    """Leading and trailing spaces of each segment are kept around what is masked."""
+    masked = mask_segments(["  card 4111 1111 ", " 1111 1111 ok  ", "", "bye"])
+    assert masked == [f"  card {CARD_MARK} ", f" {CARD_MARK} ok  ", "", "bye"]
+
+
+@pytest.mark.parametrize(
+    "segments",
+    [
+        ["Call me on 020 7946 0001", "4 items were missing from order 55120."],
+        ["My number is 07700 900123", "and my account number is 44102287."],
+        ["Call me on +44 20 7946 0958.", "Order 48213 is late."],
+        [],
+    ],
+)
+def test_numbers_in_neighbouring_segments_are_kept(segments: list[str]) -> None:
+    """Unrelated numbers at the end of one segment and the start of the next stay."""
+    assert mask_segments(segments) == segments
+
+
+# Model answers
+
+
+def test_json_answer_strings_are_masked_and_phone_numbers_kept() -> None:
+    """Strings of a JSON answer are masked, each read after its key; phone numbers stay."""
+    answer = (
+        '{"summary": "card 4929 7815 3624 5819 and CVV 739", "cvv": "739", '
+        '"callback_number": "+44 20 7946 0999", "other": ["+442079460999"], "n": 3}'
+    )
+    masked = json.loads(mask_json_answer(answer))
+    assert masked == {
+        "summary": f"card {CARD_MARK} and CVV {CODE_MARK}",
+        "cvv": CODE_MARK,
+        "callback_number": "+44 20 7946 0999",
+        "other": ["+442079460999"],
+        "n": 3,
+    }
+
+
+def test_json_answer_with_nothing_to_mask_is_returned_as_it_came() -> None:
+    """An answer with no payment data keeps its exact text (spacing, key order)."""
+    answer = '{ "b": "order 48213",  "a": "+442079460999" }'
+    assert mask_json_answer(answer) is answer
+
+
+def test_json_number_that_is_a_card_is_masked() -> None:
+    """A card number given as a JSON number becomes the card marker."""
+    assert json.loads(mask_json_answer('{"x": 4111111111111111}')) == {"x": CARD_MARK}
+
+
+def test_answer_that_is_not_json_is_masked_as_text() -> None:
+    """A fenced or broken answer is masked as plain text."""
+    answer = '```json\n{"summary": "card 4111 1111 1111 1111"}\n```'
+    assert mask_json_answer(answer) == f'```json\n{{"summary": "card {CARD_MARK}"}}\n```'

@@ -3,7 +3,9 @@
 Works with OpenAI and with any server that speaks Chat Completions with a
 ``json_schema`` response format (vLLM, Ollama, llama.cpp). Retries and
 timeouts are the openai package's own; this module turns its errors into
-agentkit's and keeps valid answers in the store for reuse.
+agentkit's and keeps valid answers in the store for reuse. Payment data in an
+answer (a model repeating a card number) is masked as soon as the answer
+arrives, so it is never validated, cached, logged or returned unmasked.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 from agentkit.llm.errors import LlmError, LlmRequestError, LlmUnavailable
 from agentkit.llm.usage import DEFAULT_PRICES, cost_of
+from agentkit.redact import mask_json_answer, mask_payment_data
 from agentkit.store.base import CachedAnswer, Store, StoreError
 
 if TYPE_CHECKING:
@@ -148,6 +151,7 @@ class LlmClient:
     ) -> Completion:
         """Ask for an answer fitting ``schema``; the cache answers first, at no cost.
 
+        Payment data in the answer is masked (``mask_json_answer``), cached or not.
         Raises LlmUnavailable (no model, or it failed after its retries) or
         LlmRequestError (the server refused the request itself).
         """
@@ -156,7 +160,9 @@ class LlmClient:
         key = cache_key(model, messages, schema_name, schema)
         hit = await self._cached(key)
         if hit is not None:
-            return Completion(hit.answer, 0, 0, cached=True, model=model, key=key)
+            # A row kept before answers were masked must not leak either.
+            answer = mask_json_answer(hit.answer)
+            return Completion(answer, 0, 0, cached=True, model=model, key=key)
         response_format: ResponseFormatJSONSchema = {
             "type": "json_schema",
             "json_schema": {"name": schema_name, "schema": dict(schema), "strict": True},
@@ -174,7 +180,8 @@ class LlmClient:
         content, refusal = "", None
         if response.choices:
             message = response.choices[0].message
-            content, refusal = message.content or "", message.refusal
+            content = mask_json_answer(message.content or "")
+            refusal = mask_payment_data(message.refusal) if message.refusal else None
         return Completion(
             content=content,
             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -186,11 +193,12 @@ class LlmClient:
         )
 
     async def remember(self, key: str, completion: Completion) -> None:
-        """Keep a validated answer under ``key``; a failing store only costs the reuse."""
+        """Keep a validated answer (payment data masked) under ``key``; a failing store only
+        costs the reuse."""
         if self._cache is None or (completion.cached and completion.key == key):
             return
         answer = CachedAnswer(
-            key, completion.model, completion.content,
+            key, completion.model, mask_json_answer(completion.content),
             completion.prompt_tokens, completion.completion_tokens,
         )
         try:

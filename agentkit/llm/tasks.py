@@ -1,10 +1,11 @@
 """What bots ask the model: summarise, classify, extract, decide.
 
-Every task masks payment data in its input, renders its prompt template with
-explicit variables, asks once for JSON fitting a schema, and validates the
-answer. An answer that does not fit is sent back once with what was wrong;
-a second miss raises LlmInvalidAnswer. Token use and cost add up in ``usage``;
-each model call logs one ``llm.call`` event, never the prompt or the answer.
+Every task masks payment data in its input (the client masks it in the
+answer), renders its prompt template with explicit variables, asks once for
+JSON fitting a schema, and validates the answer. An answer that does not fit
+is sent back once with what was wrong; a second miss raises LlmInvalidAnswer.
+Token use and cost add up in ``usage``; each model call logs one ``llm.call``
+event, never the prompt or the answer.
 """
 
 from __future__ import annotations
@@ -393,7 +394,14 @@ def _listed(names: Sequence[str]) -> str:
 
 
 def _masked(value: Any) -> Any:
-    return mask_payment_data(value) if isinstance(value, str) else value
+    """A template variable with payment data masked in its strings, lists and dicts too."""
+    if isinstance(value, str):
+        return mask_payment_data(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_masked(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
 
 
 def _ms(started: float) -> float:

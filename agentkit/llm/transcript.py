@@ -3,6 +3,8 @@
 What a caller said is data, never instructions: it goes to the model between
 ``<transcript>`` and ``</transcript>``, with payment data masked and anything
 that could pass for a tag neutralised, so no caller can close the block early.
+Payment data is masked over the whole transcript at once, so a card number or
+a security code read across several segments is masked in each of them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from agentkit.odygy.models import Transcript, TranscriptSegment
-from agentkit.redact import mask_payment_data
+from agentkit.redact import mask_payment_data, mask_segments
 
 OPEN = "<transcript>"
 CLOSE = "</transcript>"
@@ -39,7 +41,11 @@ def clean(text: str, *, one_line: bool = False) -> str:
     ``one_line`` also folds line breaks into spaces, so a segment cannot forge
     a line of its own (a fake ``[00:01.0] agent:`` turn).
     """
-    text = mask_payment_data(text).translate(_BRACKETS)
+    return _neutralise(mask_payment_data(text), one_line=one_line)
+
+
+def _neutralise(text: str, *, one_line: bool) -> str:
+    text = text.translate(_BRACKETS)
     return _LINE_BREAKS.sub(" ", text).strip() if one_line else text
 
 
@@ -54,10 +60,18 @@ def segment_line(
     segment: TranscriptSegment, *, size: int | None = None, keep_end: bool = False
 ) -> str:
     """``[mm:ss.s] speaker: text``; with ``size``, the text is cut to fit (keeping its end
-    when ``keep_end``)."""
+    when ``keep_end``). The segment is masked on its own: ``render_transcript`` masks a
+    transcript's segments together."""
+    return _line(segment, mask_payment_data(segment.text), size=size, keep_end=keep_end)
+
+
+def _line(
+    segment: TranscriptSegment, masked: str, *, size: int | None = None, keep_end: bool = False
+) -> str:
+    """``segment_line`` for a segment whose text is ``masked`` already."""
     speaker = clean(segment.speaker, one_line=True) or "unknown"
     prefix = f"[{timestamp(segment.t)}] {speaker}: "
-    text = clean(segment.text, one_line=True)
+    text = _neutralise(masked, one_line=True)
     if size is not None:
         room = max(size - len(prefix), 20)
         text = _clip_start(text, room) if keep_end else _clip_end(text, room)
@@ -74,6 +88,7 @@ def render_transcript(source: Transcript | str | None, *, max_chars: int) -> str
     long for its share is cut itself (keeping its start, or its end). A plain
     text is cut the same way by characters, at a space where it can be, with
     ``[... N characters omitted ...]``. None renders as an empty block.
+    Payment data is masked before any cut, over all the segments at once.
     """
     budget = max(max_chars - _RESERVE, 40)
     if source is None:
@@ -86,7 +101,8 @@ def render_transcript(source: Transcript | str | None, *, max_chars: int) -> str
 
 
 def _cut_segments(segments: Sequence[TranscriptSegment], budget: int) -> list[str]:
-    lines = [segment_line(s) for s in segments]
+    texts = mask_segments([s.text for s in segments])
+    lines = [_line(s, t) for s, t in zip(segments, texts, strict=True)]
     if sum(len(line) + 1 for line in lines) <= budget:
         return lines
     head_budget = int(budget * HEAD_SHARE)
@@ -107,9 +123,9 @@ def _cut_segments(segments: Sequence[TranscriptSegment], budget: int) -> list[st
         used += len(line) + 1
     start, end = len(head), len(lines) - len(tail)
     if not head and start < end:
-        head, start = [segment_line(segments[0], size=head_budget)], 1
+        head, start = [_line(segments[0], texts[0], size=head_budget)], 1
     if not tail and start < end:
-        tail, end = [segment_line(segments[-1], size=tail_budget, keep_end=True)], end - 1
+        tail, end = [_line(segments[-1], texts[-1], size=tail_budget, keep_end=True)], end - 1
     if start >= end:
         return [*head, *tail]
     omitted = segments[start:end]

@@ -119,3 +119,45 @@ def test_long_text_is_cut_by_characters() -> None:
     assert text.startswith(head) and text.endswith(tail)
     assert marker == f"[... {len(text) - len(head) - len(tail)} characters omitted ...]"
     assert len(block) <= 1000
+
+
+def test_card_and_code_read_across_segments_are_masked() -> None:
+    """A card read over two segments and its code given in the next reach no line of the block."""
+    block = render_transcript(
+        transcript(
+            (1, "caller", "My card number is 4929 7815"),
+            (3, "caller", "3624 5819, and the CVV is"),
+            (5, "caller", "739. Please call me back."),
+        ),
+        max_chars=1000,
+    )
+    assert block.splitlines()[1:-1] == [
+        "[00:01.0] caller: My card number is [card number removed]",
+        "[00:03.0] caller: [card number removed], and the CVV is",
+        "[00:05.0] caller: [security code removed]. Please call me back.",
+    ]
+
+
+def test_timestamps_and_neighbouring_numbers_are_not_masked() -> None:
+    """Only the words are masked together: timestamps and unrelated numbers in turn stay."""
+    call = transcript(
+        (1, "caller", "Call me on 020 7946 0001"), (4, "caller", "4 items were missing.")
+    )
+    assert render_transcript(call, max_chars=1000).splitlines()[1:-1] == [
+        "[00:01.0] caller: Call me on 020 7946 0001",
+        "[00:04.0] caller: 4 items were missing.",
+    ]
+
+
+def test_cut_transcript_is_masked_across_segments_too() -> None:
+    """A transcript cut to its budget still masks a card read over its last segments."""
+    filler = [(10.0 * i, "caller", f"segment {i:03d} " + "x" * 80) for i in range(40)]
+    card = [(400.0, "caller", "it's forty nine twenty nine"), (401.0, "caller", "seventy eight"),
+            (402.0, "caller", "fifteen thirty six twenty four fifty eight nineteen")]
+    block = render_transcript(transcript(*filler, *card), max_chars=1000)
+    assert "[... " in block
+    assert block.splitlines()[-4:-1] == [
+        "[06:40.0] caller: it's [card number removed]",
+        "[06:41.0] caller: [card number removed]",
+        "[06:42.0] caller: [card number removed]",
+    ]
