@@ -36,6 +36,7 @@ class AgentkitProcess:
 
     args: list[str]
     env: dict[str, str]
+    cwd: str | None = None
     process: asyncio.subprocess.Process | None = None
     lines: list[dict[str, Any]] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
@@ -46,7 +47,7 @@ class AgentkitProcess:
         self.process = await asyncio.create_subprocess_exec(
             AGENTKIT, "run", *self.args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env}, cwd=self.cwd,
         )
         self._reader = asyncio.create_task(self._read())
         if ready:

@@ -187,7 +187,11 @@ class Callbacks:
                 return await self._merged(claim.record, str(merged_into))
             return CallbackResult("done", key, reason=claim.record.detail.get("outcome"),
                                   number=number)
-        holder = await self._store.hold_callback(number, kind, key, asked_at=event.created_at)
+        # When agentkit had the request: a callback that reached the caller after it
+        # answers it (phone.systems' created_at has whole seconds only).
+        stored = await self._store.get_event(event.id)
+        asked_at = stored.received_at if stored is not None else event.created_at
+        holder = await self._store.hold_callback(number, kind, key, asked_at=asked_at)
         if holder != key:
             return await self._merge(claim.record, holder)
         if not claim.fresh and claim.record.detail.get("state") in _OPEN_STATES:

@@ -182,7 +182,26 @@ class _HttpChannel:
         url = str(self._url)
         text = text.replace(url, "***")
         path = httpx.URL(url).path
-        return text.replace(path, "***") if len(path) > 1 else text
+        text = text.replace(path, "***") if len(path) > 1 else text
+        return scrub_secrets(text)
+
+
+# A URL keeps its scheme and host; its path and query may be the credential itself.
+_URL = re.compile(r"(https?://[^/\s'\"<>?#]+)[^\s'\"<>]*", re.I)
+_TOKENS = re.compile(
+    r"\b(xox[a-z]-[A-Za-z0-9-]+|(?:sig|token|access_token|key|code|secret)=[^&\s'\"<>]+)",
+    re.I,
+)
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with URL paths and queries, and anything shaped like a token, masked.
+
+    For errors from chat endpoints, which quote the secret webhook URL (or one it
+    redirected to) and sometimes tokens, before they are logged or stored.
+    """
+    text = _URL.sub(lambda m: m.group(1) + "/***", text)
+    return _TOKENS.sub("***", text)
 
 
 class SlackChannel(_HttpChannel):

@@ -261,6 +261,22 @@ async def test_webhook_url_never_logged(recorder: HttpRecorder) -> None:
         assert "s3cr3tWebhookToken" not in text
 
 
+async def test_tokens_and_query_strings_in_chat_errors_are_scrubbed() -> None:
+    """An error quoting another URL's query string or a Slack token is logged and kept without
+    them."""
+    body = ("invalid_token xoxb-1111-2222-SECRETSLACKTOKEN; moved to "
+            "https://hooks.slack.com/services/T1/B2/OTHERSECRET?token=QUERYSECRET")
+    client, _ = mock_client(httpx.Response(403, text=body))
+    channel = SlackChannel("https://hooks.slack.com" + SECRET_PATH, client=client)
+    with capture_logs() as logs:
+        (delivery,) = await fast(channel, retries=1).send(MESSAGE)
+    assert not delivery.ok and delivery.error is not None
+    assert "answered 403" in delivery.error
+    for text in (repr(logs), delivery.error):
+        for secret in ("SECRETSLACKTOKEN", "OTHERSECRET", "QUERYSECRET", "s3cr3tWebhookToken"):
+            assert secret not in text
+
+
 async def test_console_output_is_readable() -> None:
     """The console shows urgency, title, text, aligned fields, links and the reference."""
     stream = io.StringIO()
