@@ -31,6 +31,7 @@ import asyncpg
 
 from agentkit.ingress.receiver import WEBHOOK_PATH
 from agentkit.sim import Delivery, SimConfig, Simulator, Timings
+from agentkit.sim.config import ScriptedFault
 from agentkit.store import Store, StoreError, store_for_url
 from agentkit.testing import wait_until
 from agentkit.testing.fake_llm import FakeLlm
@@ -407,6 +408,9 @@ class FaultPlan:
         faults.rate_limit_rate = self.rate_limit_rate
         faults.timeout_rate = self.timeout_rate
         faults.timeout_hold = self.timeout_hold
+        # At least one fault met for certain: the first call creation fails before it is made.
+        faults.scripted.append(ScriptedFault("error", method="POST", path="/v1/calls",
+                                             status=503))
         deployment.llm.fail_next(self.model_failures, 500, retry_after=None)
         deployment.llm.hang_next(self.model_hangs, seconds=self.model_hang_seconds)
         deployment.chat.fail_next(self.chat_failures, 503)

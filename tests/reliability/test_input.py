@@ -342,6 +342,7 @@ async def test_injection_corpus_stays_inside_the_dial_policy(tmp_path: Path) -> 
     """A model obeying every injected transcript never gets a call, flow or queue change past
     the dial policy: calls go only to the callers themselves."""
     from agentkit.actions.policy import DialPolicy
+    from agentkit.sim import SANDBOX_DIAL_COUNTRIES
     from agentkit.testing.harness import BotHarness
     from tests.shipped.helpers import MAIN, PROMPTS, shipped
 
@@ -368,7 +369,8 @@ async def test_injection_corpus_stays_inside_the_dial_policy(tmp_path: Path) -> 
     assert not {c.to for c in placed} & injected
     for call in placed:
         assert call.from_ == MAIN
-        assert DialPolicy().check(call.to, account_country="RO", caller_number=call.to,
+        assert DialPolicy().check(call.to, account_country="RO",
+                                  countries=SANDBOX_DIAL_COUNTRIES, caller_number=call.to,
                                   placed_today=0).allowed
     # every voicemail's read-out number was refused, and the caller called back instead
     refused = [r for r in rows if r.key.endswith(":requested-number")]
