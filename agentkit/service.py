@@ -139,7 +139,8 @@ class Service:
             ready=self._not_ready_because,
             queue_counts=self.store.job_counts,
         )
-        self.server = EmbeddedServer(app, host=options.host, port=options.port)
+        self.server = EmbeddedServer(app, host=options.host, port=options.port,
+                                     max_connections=options.max_connections)
         await self.server.start()
         if self.sim is not None and self.takes_deliveries:
             self.sim.add_webhook(self.server.url + WEBHOOK_PATH, self.settings.webhook_secrets[0])
