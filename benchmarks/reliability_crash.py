@@ -35,21 +35,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
 from agentkit.logs import configure_logging  # noqa: E402
 from tests.reliability.support import (  # noqa: E402
     MOMENTS,
     audit,
     crash_trial,
-    fresh_database,
-    postgres_missing,
     progress,
     rig,
 )
+from tests.stores import fresh_database, postgres_reachable  # noqa: E402
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    reason = await postgres_missing()
+    reason = await postgres_reachable()
     if reason:
         raise SystemExit(f"needs PostgreSQL: {reason}")
     rng = random.Random(args.seed)

@@ -35,24 +35,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
 from agentkit.logs import configure_logging  # noqa: E402
 from tests.reliability.support import (  # noqa: E402
     FaultPlan,
     audit,
     fault_evidence,
-    fresh_database,
     pg_ctlcluster_missing,
-    postgres_missing,
     progress,
     restart_postgres,
     rig,
     sim_config,
 )
+from tests.stores import fresh_database, postgres_reachable  # noqa: E402
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    reason = await postgres_missing()
+    reason = await postgres_reachable()
     if reason:
         raise SystemExit(f"needs PostgreSQL: {reason}")
     restarts_skipped = pg_ctlcluster_missing() if args.pg_restarts else None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -69,3 +71,44 @@ async def make_store(
 async def store(make_store: StoreFactory) -> Store:
     """An open store of the engine under test."""
     return await make_store()
+
+
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new PostgreSQL database for one run, dropped after it; yields its URL."""
+    name = f"agentkit_t_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
+    finally:
+        admin = await _connect_with_patience(POSTGRES_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _connect_with_patience(url: str) -> asyncpg.Connection:
+    """A connection, waiting out a PostgreSQL restarted by a test."""
+    from agentkit.testing import wait_until
+
+    async def connect() -> asyncpg.Connection | None:
+        try:
+            return await asyncpg.connect(url, timeout=3)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return None
+
+    connection: asyncpg.Connection = await wait_until(
+        connect, timeout=60, interval=0.2, message="PostgreSQL to take connections"
+    )
+    return connection
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test (skipped without a server), dropped after."""
+    reason = await postgres_reachable()
+    if reason:
+        pytest.skip(f"needs PostgreSQL: {reason}")
+    async with fresh_database() as url:
+        yield url

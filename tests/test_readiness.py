@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import httpx
-import pytest
 from structlog.testing import capture_logs
 
 from agentkit.service import RunOptions, Service
 from agentkit.settings import Secret, Settings
-from tests.reliability.support import fresh_database, postgres_missing
 from tests.stores import POSTGRES_URL
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    reason = await postgres_missing()
-    if reason:
-        pytest.skip(reason)
-    async with fresh_database() as url:
-        yield url
 
 
 async def test_failed_store_is_unavailable_without_host_or_driver_text(database: str) -> None:

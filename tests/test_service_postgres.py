@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -16,25 +14,7 @@ import pytest
 from agentkit.testing import wait_until
 from agentkit.testing.deliveries import default_data, envelope
 from tests.process import AgentkitProcess, run_env
-from tests.stores import POSTGRES_URL, postgres_reachable
 from tests.test_service import FIXTURE_BOTS, done_lines
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database for one test, dropped after it."""
-    reason = await postgres_reachable()
-    if reason:
-        pytest.skip(f"needs PostgreSQL: {reason}")
-    name = f"agentkit_t_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    parts = urlsplit(POSTGRES_URL)
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 @pytest.fixture

@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from tests.outside.support import RO_CALLER, deployment
-from tests.reliability.support import fresh_database, postgres_missing
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    reason = await postgres_missing()
-    if reason:
-        pytest.skip(reason)
-    async with fresh_database() as url:
-        yield url
 
 
 async def test_ten_simultaneous_voicemails_with_four_workers(

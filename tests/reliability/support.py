@@ -17,7 +17,6 @@ import random
 import shutil
 import subprocess
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,9 +24,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import asyncpg
 
 from agentkit.ingress.receiver import WEBHOOK_PATH
 from agentkit.sim import Delivery, SimConfig, Simulator, Timings
@@ -37,7 +33,6 @@ from agentkit.testing import wait_until
 from agentkit.testing.fake_llm import FakeLlm
 from agentkit.testing.recorder import HttpRecorder
 from tests.process import SECRET, AgentkitProcess, run_env
-from tests.stores import POSTGRES_URL, postgres_reachable
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT = str(ROOT / "bots" / "voicemail_callback.py")
@@ -74,39 +69,6 @@ def sim_config(*, retry_delays: Sequence[float] = (500, 1000, 2000, 4000, 8000, 
         delivery=Delivery(timeout=10.0, retry_delays=tuple(retry_delays)),
         random_seed=seed,
     )
-
-
-async def postgres_missing() -> str | None:
-    """Why these suites cannot run here (no PostgreSQL), or None."""
-    return await postgres_reachable()
-
-
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A new PostgreSQL database for one run, dropped after it; yields its URL."""
-    name = f"agentkit_rel_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    try:
-        yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
-    finally:
-        admin = await _connect_with_patience(POSTGRES_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def _connect_with_patience(url: str) -> asyncpg.Connection:
-    async def connect() -> asyncpg.Connection | None:
-        try:
-            return await asyncpg.connect(url, timeout=3)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            return None
-
-    connection: asyncpg.Connection = await wait_until(
-        connect, timeout=60, interval=0.2, message="PostgreSQL to take connections"
-    )
-    return connection
 
 
 def pg_ctlcluster_missing() -> str | None:

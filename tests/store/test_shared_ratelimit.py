@@ -8,7 +8,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -266,22 +265,6 @@ async def test_client_takes_limits_or_a_limiter(make_limiter: LimiterFactory) ->
     limiter = await make_limiter()
     with pytest.raises(ConfigError, match="not both"):
         OdygyClient(api_key=KEY, limits=RateLimits(), limiter=limiter)
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database for one test, dropped after it."""
-    reason = await postgres_reachable()
-    if reason:
-        pytest.skip(f"needs PostgreSQL: {reason}")
-    name = f"agentkit_t_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def start_service(url: str) -> Service:
