@@ -49,7 +49,7 @@ def read_environment(
 
 @dataclass(frozen=True)
 class Settings:
-    """What agentkit is told by its environment; see CONTRACT.md section 1."""
+    """What agentkit is told by its environment; every variable is in docs/runtime.md."""
 
     api_key: Secret
     base_url: str = DEFAULT_BASE_URL
