@@ -297,7 +297,7 @@ class Callbacks:
                 return await self._placed(record, attempt, found.id, found.user_id)
         # Judged again at each attempt: the list, the numbers and the policy may have changed.
         decision = await self._gate.vet(bot, str(detail["to"]), caller=detail.get("caller"),
-                                        count=False)
+                                        stored=False)
         if not decision.allowed or decision.number is None:
             return await self._refuse(record, bot, attempt, decision.reason)
         to = decision.number

@@ -76,12 +76,13 @@ class DialGate:
         return self._own[1]
 
     async def vet(
-        self, bot: Bot, number: str, *, caller: str | None, count: bool = True
+        self, bot: Bot, number: str, *, caller: str | None, stored: bool = True
     ) -> PolicyDecision:
         """Whether ``bot`` may call ``number``; the decision's ``number`` is what to dial.
 
-        ``count=False`` leaves the calls already placed today to ``claim``,
-        which counts them atomically when the call is placed.
+        ``stored=False`` judges by the policy alone and leaves the do-not-call
+        list and the calls already placed today to ``claim``, which reads them in
+        the same transaction that counts the call.
         """
         policy = bot.dial_policy
         first = policy.check(
@@ -89,7 +90,7 @@ class DialGate:
             countries=await self.countries(), caller_number=caller,
             own_numbers=await self.own_numbers(),
         )
-        if not first.allowed or first.number is None:
+        if not first.allowed or first.number is None or not stored:
             return first
         listed = await self._store.do_not_call(first.number)
         if listed is not None:
@@ -99,8 +100,6 @@ class DialGate:
                        f"{listed.added_by or 'an operator'}{why})",
                 first.number, first.region, first.number_type,
             )
-        if not count:
-            return first
         placed = await self._store.count_dial_claims(first.number, datetime.now(UTC) - DAY)
         if placed >= policy.max_calls_per_number_per_day:
             return PolicyDecision(
