@@ -20,7 +20,8 @@ from agentkit.actions.notify import ChatMessage
 from agentkit.actions.policy import PolicyDecision
 from agentkit.bot import Bot
 from agentkit.odygy.client import OdygyClient
-from agentkit.store.base import CALLS_PAUSED, DialClaim, DialGrant, Store
+from agentkit.settings import DEFAULT_DIAL_DAILY_MAX
+from agentkit.store.base import DialClaim, DialGrant, Store
 
 log = structlog.get_logger("agentkit.actions")
 
@@ -37,7 +38,7 @@ class DialLimits:
     """The deployment's part of the dial policy (AGENTKIT_DIAL_*, AGENTKIT_CALLS_PAUSED)."""
 
     countries: frozenset[str] | None = None
-    daily_max: int = 500
+    daily_max: int = DEFAULT_DIAL_DAILY_MAX
     paused: bool = False
 
 
@@ -108,9 +109,6 @@ class DialGate:
                 first.number, first.region, first.number_type,
             )
         return first
-
-    async def paused(self) -> bool:
-        return self.limits.paused or await self._store.switch(CALLS_PAUSED)
 
     async def claim(self, bot: Bot, *, key: str, attempt: int, number: str) -> DialGrant:
         """Count one attempt against the caps; refused while paused or over a cap."""
