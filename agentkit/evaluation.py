@@ -25,14 +25,13 @@ import json
 import logging
 import math
 import re
-import sys
 import time
 import typing
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO, cast
+from typing import Any, Literal, cast
 
 import structlog
 from pydantic import (
@@ -513,67 +512,6 @@ async def run_evaluation(
     return report
 
 
-async def eval_command(
-    bot_name: str,
-    *,
-    data: Path,
-    bots: str,
-    prompts: Path,
-    tasks: Sequence[str] | None = None,
-    limit: int | None = None,
-    concurrency: int = 4,
-    as_json: bool = False,
-    verbose: bool = False,
-    out: TextIO | None = None,
-) -> int:
-    """``agentkit eval``: progress lines, the table, the misses, then the summary as the last
-    line (``as_json``: only the detailed summary). 1 when every run failed, else 0."""
-    from agentkit.runtime.loader import load_bots
-
-    stream = out or sys.stdout
-    if not verbose:  # the openai client's own line per request: the report counts them
-        logging.getLogger("httpx2").setLevel(logging.WARNING)
-    found = {bot.name: bot for bot in load_bots(bots)}
-    bot = found.get(bot_name)
-    if bot is None:
-        raise EvalError(f"no bot named {bot_name!r} in {bots}; the bots are: "
-                        f"{', '.join(found) or 'none'}")
-    if not bot.model_tasks:
-        raise EvalError(f"bot {bot.name!r} has no model tasks to evaluate: register its model "
-                        "calls with @bot.model_task")
-    if limit is not None and limit < 1:
-        raise EvalError("--limit must be at least 1")
-    names = list(tasks) if tasks else list(bot.model_tasks)
-    unknown = [name for name in names if name not in bot.model_tasks]
-    if unknown:
-        raise EvalError(f"bot {bot.name!r} has no model task {', '.join(map(repr, unknown))}; "
-                        f"its tasks: {', '.join(bot.model_tasks)}")
-    samples = [s for s in load_samples(data) if any(s.labels_for(bot.name, n) for n in names)]
-    if not samples:
-        raise EvalError(f"no sample in {data} has labels for {bot.name}/{'|'.join(names)}")
-    samples = samples[:limit] if limit is not None else samples
-    settings = Settings.from_env(sandbox=True)
-    progress_stream = sys.stderr if as_json else stream
-
-    def progress(done: int, total: int) -> None:
-        if done % 10 == 0 or done == total:
-            print(f"eval {bot.name}: {done}/{total} runs", file=progress_stream, flush=True)
-
-    report = await run_evaluation(
-        bot, samples, settings=settings, prompts=prompts, tasks=names,
-        concurrency=concurrency, progress=progress, log=_verbose_log() if verbose else None,
-    )
-    if as_json:
-        print(json.dumps(report.summary(detail=True), ensure_ascii=False), file=stream)
-    else:
-        print(report.table(), file=stream)
-        details = report.details(limit=40)
-        if details:
-            print("", *details, sep="\n", file=stream)
-        print(json.dumps(report.summary(), ensure_ascii=False), file=stream, flush=True)
-    return 1 if report.failures and len(report.failures) == report.runs else 0
-
-
 def _values(answer: Any) -> dict[str, Any]:
     if not isinstance(answer, BaseModel):
         raise EvalError(f"a model task answered {type(answer).__name__}, not a pydantic model: "
@@ -605,7 +543,3 @@ def _quiet_log() -> FilteringBoundLogger:
     return cast(FilteringBoundLogger, structlog.wrap_logger(
         None, wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING)
     ))
-
-
-def _verbose_log() -> FilteringBoundLogger:
-    return cast(FilteringBoundLogger, structlog.get_logger("agentkit.llm"))

@@ -1,13 +1,25 @@
-"""One Settings object, read from the environment (and a .env file) once, at start-up."""
+"""One Settings object, read from the environment (and a .env file) once, at start-up.
+
+Each variable is declared once, as a field of ``Settings``: its name, default,
+description and validation. ``environment_variables()`` lists them, for
+``agentkit run --help`` and the docs.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from annotated_types import Ge
 from dotenv import dotenv_values
+from pydantic import Field, GetCoreSchemaHandler, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import CoreSchema, ErrorDetails, core_schema
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agentkit.errors import ConfigError
 from agentkit.odygy.transport import DEFAULT_BASE_URL
@@ -35,6 +47,22 @@ class Secret(str):
     def __repr__(self) -> str:
         return "Secret('***')" if self else "Secret('')"
 
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
+
+
+@dataclass(frozen=True)
+class EnvironmentVariable:
+    """One variable agentkit reads: its name, default (as text; "" for none), what it sets."""
+
+    name: str
+    default: str
+    description: str
+    secret: bool
+
 
 def read_environment(
     environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
@@ -47,28 +75,83 @@ def read_environment(
     return env
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What agentkit is told by its environment; every variable is in docs/runtime.md."""
+def _setting(name: str, default: Any, description: str, **constraints: Any) -> Any:
+    return Field(default, validation_alias=name, description=description, **constraints)
 
-    api_key: Secret
-    base_url: str = DEFAULT_BASE_URL
-    webhook_secrets: tuple[Secret, ...] = ()
-    database_url: str = DEFAULT_DATABASE_URL
-    bots: str = "./bots"
-    model: str = DEFAULT_MODEL
-    openai_api_key: Secret | None = None
-    openai_base_url: str | None = None
-    slack_webhook_url: Secret | None = None
-    teams_webhook_url: Secret | None = None
-    dry_run: bool = False
-    business_hours: str = DEFAULT_BUSINESS_HOURS
-    sandbox: bool = False
-    prompts: str | None = None
-    dial_countries: frozenset[str] | None = None
-    dial_daily_max: int = DEFAULT_DIAL_DAILY_MAX
-    calls_paused: bool = False
-    retention_days: int = DEFAULT_RETENTION_DAYS
+
+class Settings(BaseSettings):
+    """What agentkit is told by its environment: read it with ``Settings.from_env``.
+
+    ``Settings(...)`` takes only the values it is given (tests build it so);
+    ``environment_variables()`` lists every variable, as does docs/runtime.md.
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True, validate_by_name=True, validate_by_alias=True, extra="forbid",
+    )
+
+    api_key: Secret = _setting(
+        "ODYGY_API_KEY", Secret(""),
+        "the phone.systems API key (admin console, API keys); required outside sandbox mode")
+    base_url: str = _setting("ODYGY_BASE_URL", DEFAULT_BASE_URL,
+                             "the phone.systems API, ending in /v1")
+    webhook_secrets: tuple[Secret, ...] = _setting(
+        "ODYGY_WEBHOOK_SECRET", (),
+        "the webhook endpoint's secret, several comma-separated during a rotation; required "
+        "outside sandbox mode")
+    database_url: str = _setting(
+        "AGENTKIT_DATABASE_URL", DEFAULT_DATABASE_URL,
+        "the store: sqlite:///path.db (one process) or postgresql://...")
+    bots: str = _setting("AGENTKIT_BOTS", "./bots",
+                         "the folder of bot modules, or a dotted module; --bots wins")
+    model: str = _setting("AGENTKIT_MODEL", DEFAULT_MODEL, "the chat model")
+    openai_api_key: Secret | None = _setting(
+        "OPENAI_API_KEY", None,
+        "OpenAI's key, or an OpenAI-compatible server's (unset, and no OPENAI_BASE_URL: no "
+        "model, bots fall back)")
+    openai_base_url: str | None = _setting(
+        "OPENAI_BASE_URL", None,
+        "an OpenAI-compatible server instead of OpenAI, ending in /v1 (vLLM, Ollama, llama.cpp)")
+    slack_webhook_url: Secret | None = _setting(
+        "SLACK_WEBHOOK_URL", None, "a Slack incoming webhook for chat notes (unset: the console)")
+    teams_webhook_url: Secret | None = _setting(
+        "TEAMS_WEBHOOK_URL", None,
+        "a Microsoft Teams incoming webhook for chat notes (unset: the console)")
+    dry_run: bool = _setting("AGENTKIT_DRY_RUN", False,
+                             "1: bots decide and record their actions, never execute them")
+    business_hours: str = _setting(
+        "AGENTKIT_BUSINESS_HOURS", DEFAULT_BUSINESS_HOURS,
+        "when callbacks may be placed, or always; sandbox mode: always")
+    sandbox: bool = _setting(
+        "AGENTKIT_SANDBOX", False,
+        "1: the API is a simulator started apart, so its published key and secret are accepted")
+    prompts: str | None = _setting(
+        "AGENTKIT_PROMPTS", None,
+        "the prompt folder; --prompts wins; unset: prompts/ beside the bots, then ./prompts")
+    dial_countries: frozenset[str] | None = _setting(
+        "AGENTKIT_DIAL_COUNTRIES", None,
+        "the countries callbacks may go to, region codes, comma-separated (unset: the "
+        "account's country; sandbox mode: RO,GB)")
+    dial_daily_max: int = _setting("AGENTKIT_DIAL_DAILY_MAX", DEFAULT_DIAL_DAILY_MAX,
+                                   "outbound calls in 24 hours, the whole deployment", ge=0)
+    calls_paused: bool = _setting("AGENTKIT_CALLS_PAUSED", False,
+                                  "1: no outbound call is placed, as after agentkit calls pause")
+    retention_days: int = _setting(
+        "AGENTKIT_RETENTION_DAYS", DEFAULT_RETENTION_DAYS,
+        "days event bodies, transcripts and model answers are kept", ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # from_env is the one place the environment is read, so that the variables a
+        # test or a caller passes are all there is.
+        return (init_settings,)
 
     @classmethod
     def from_env(
@@ -80,73 +163,43 @@ class Settings:
     ) -> Settings:
         """Read the settings; raise ConfigError naming every variable that is wrong.
 
-        Variables already in the environment win over those in ``env_file``.
+        Variables already in the environment win over those in ``env_file``; a blank
+        variable counts as unset.
         """
-        env = read_environment(environ, env_file=env_file)
-
+        values = _Environment(cls, read_environment(environ, env_file=env_file))()
         problems: list[str] = []
-        dry_run = _flag(env, "AGENTKIT_DRY_RUN", problems)
-        paused = _flag(env, "AGENTKIT_CALLS_PAUSED", problems)
+        wrong: set[str | int] = set()
+        try:
+            read = cls(**values)
+        except ValidationError as exc:
+            problems += [_problem(error) for error in exc.errors()]
+            wrong = {error["loc"][0] for error in exc.errors() if error["loc"]}
+            # The rest is still read, so that the checks below can name their problems too.
+            read = cls(**{k: v for k, v in values.items() if k not in wrong})
         # --sandbox also starts the embedded simulator; AGENTKIT_SANDBOX=1 is for a
         # deployment whose API is a simulator started apart (the compose sandbox profile).
-        sandbox_variable = _flag(env, "AGENTKIT_SANDBOX", problems)
-        sandbox = sandbox or sandbox_variable
-        api_key = env.get("ODYGY_API_KEY", "").strip()
-        secrets = [s.strip() for s in env.get("ODYGY_WEBHOOK_SECRET", "").split(",") if s.strip()]
-        base_url = env.get("ODYGY_BASE_URL", DEFAULT_BASE_URL).strip().rstrip("/")
-        if sandbox:
-            api_key = api_key or SANDBOX_API_KEY
-            secrets = secrets or [SANDBOX_WEBHOOK_SECRET]
-            if sandbox_variable and _is_odygy(base_url):
-                problems.append(
-                    "AGENTKIT_SANDBOX=1 is for a deployment whose API is the simulator, but "
-                    f"ODYGY_BASE_URL is phone.systems itself ({base_url}): remove "
-                    "AGENTKIT_SANDBOX, or point ODYGY_BASE_URL at the simulator"
-                )
-        else:
-            problems += _credential_problems(api_key, secrets)
-        if not base_url.startswith(("https://", "http://")):
-            problems.append(f"ODYGY_BASE_URL must be an http(s) URL, not {base_url!r}")
-        database_url = env.get("AGENTKIT_DATABASE_URL", DEFAULT_DATABASE_URL).strip()
-        if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        in_sandbox = sandbox or read.sandbox
+        if read.sandbox and "base_url" not in wrong and _is_odygy(read.base_url):
             problems.append(
-                "AGENTKIT_DATABASE_URL must be sqlite:///path.db or postgresql://..., "
-                f"not {database_url!r}"
+                "AGENTKIT_SANDBOX=1 is for a deployment whose API is the simulator, but "
+                f"ODYGY_BASE_URL is phone.systems itself ({read.base_url}): remove "
+                "AGENTKIT_SANDBOX, or point ODYGY_BASE_URL at the simulator"
             )
-        dial_countries = _regions(env.get("AGENTKIT_DIAL_COUNTRIES", ""), problems)
-        if dial_countries is None and sandbox:
-            dial_countries = SANDBOX_DIAL_COUNTRIES
-        daily_max = _count(env, "AGENTKIT_DIAL_DAILY_MAX", DEFAULT_DIAL_DAILY_MAX, 0, problems)
-        retention = _count(env, "AGENTKIT_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, problems)
+        if not in_sandbox:
+            problems += _credential_problems(read.api_key, read.webhook_secrets)
         if problems:
             raise ConfigError("agentkit is not configured: " + "; ".join(problems))
-
-        def optional(name: str) -> Secret | None:
-            value = env.get(name, "").strip()
-            return Secret(value) if value else None
-
-        return cls(
-            api_key=Secret(api_key),
-            base_url=base_url,
-            webhook_secrets=tuple(Secret(s) for s in secrets),
-            database_url=database_url,
-            bots=env.get("AGENTKIT_BOTS", "./bots").strip() or "./bots",
-            model=env.get("AGENTKIT_MODEL", DEFAULT_MODEL).strip() or DEFAULT_MODEL,
-            openai_api_key=optional("OPENAI_API_KEY"),
-            openai_base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
-            slack_webhook_url=optional("SLACK_WEBHOOK_URL"),
-            teams_webhook_url=optional("TEAMS_WEBHOOK_URL"),
-            dry_run=dry_run,
+        if not in_sandbox:
+            return read
+        return read.model_copy(update={
+            "sandbox": True,
+            "api_key": read.api_key or Secret(SANDBOX_API_KEY),
+            "webhook_secrets": read.webhook_secrets or (Secret(SANDBOX_WEBHOOK_SECRET),),
+            "dial_countries": SANDBOX_DIAL_COUNTRIES if read.dial_countries is None
+            else read.dial_countries,
             # The sandbox is for trying things now: it never waits for office hours.
-            business_hours=env.get("AGENTKIT_BUSINESS_HOURS", "").strip()
-            or ("always" if sandbox else DEFAULT_BUSINESS_HOURS),
-            sandbox=sandbox,
-            prompts=env.get("AGENTKIT_PROMPTS", "").strip() or None,
-            dial_countries=dial_countries,
-            dial_daily_max=daily_max,
-            calls_paused=paused,
-            retention_days=retention,
-        )
+            "business_hours": read.business_hours if "business_hours" in values else "always",
+        })
 
     def secret_values(self) -> list[str]:
         """Every secret value, for the log redactor to mask."""
@@ -156,40 +209,132 @@ class Settings:
                 values.append(optional)
         return [v for v in values if v]
 
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _http_url(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        url = value.strip().rstrip("/")
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"{_name(info)} must be an http(s) URL, not {url!r}")
+        return url
 
-def _flag(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
-    raw = env.get(name, "0").strip().lower()
-    if raw not in _TRUE | _FALSE:
-        problems.append(f"{name} must be 0 or 1, not {raw!r}")
-    return raw in _TRUE
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        url = value.strip()
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                f"{_name(info)} must be sqlite:///path.db or postgresql://..., not {url!r}")
+        return url
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+
+    @field_validator("dry_run", "sandbox", "calls_paused", mode="before")
+    @classmethod
+    def _flag(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        raw = value.strip().lower()
+        if raw not in _TRUE | _FALSE:
+            raise ValueError(f"{_name(info)} must be 0 or 1, not {raw!r}")
+        return raw in _TRUE
+
+    @field_validator("dial_daily_max", "retention_days", mode="before")
+    @classmethod
+    def _count(cls, value: object, info: ValidationInfo) -> object:
+        field = cls.model_fields[str(info.field_name)]
+        least = next(typing.cast(int, m.ge) for m in field.metadata if isinstance(m, Ge))
+        raw = str(value).strip()
+        if not raw.isdigit() or int(raw) < least:
+            raise ValueError(f"{_name(info)} must be a whole number, {least} or more, not {raw!r}")
+        return int(raw)
+
+    @field_validator("dial_countries", mode="before")
+    @classmethod
+    def _regions(cls, value: object, info: ValidationInfo) -> object:
+        """Region codes, upper-cased; None when unset (the account's country)."""
+        if not isinstance(value, str):
+            return value
+        import phonenumbers
+
+        names = {part.strip().upper() for part in value.split(",") if part.strip()}
+        if not names:
+            return None
+        known = phonenumbers.SUPPORTED_REGIONS | {phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY}
+        unknown = sorted(names - known)
+        if unknown:
+            raise ValueError(
+                f"{_name(info)} has unknown region codes {', '.join(unknown)}: use ISO 3166 "
+                "codes as libphonenumber does (GB, RO, US; 001 for non-geographic numbers)"
+            )
+        return frozenset(names)
 
 
-def _count(env: Mapping[str, str], name: str, default: int, least: int,
-           problems: list[str]) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < least:
-        problems.append(f"{name} must be a whole number, {least} or more, not {raw!r}")
-        return default
-    return int(raw)
+def environment_variables() -> list[EnvironmentVariable]:
+    """Every variable ``Settings.from_env`` reads, in the order ``Settings`` declares them."""
+    return [
+        EnvironmentVariable(name=_variable_name(field), default=_as_text(field.default),
+                            description=field.description or "",
+                            secret=_holds_secret(field.annotation))
+        for field in Settings.model_fields.values()
+    ]
 
 
-def _regions(raw: str, problems: list[str]) -> frozenset[str] | None:
-    """AGENTKIT_DIAL_COUNTRIES as region codes; None when unset (the account's country)."""
-    import phonenumbers
+class _Environment(PydanticBaseSettingsSource):
+    """The variables of one environment, by field name: stripped; a blank one is unset."""
 
-    names = {part.strip().upper() for part in raw.split(",") if part.strip()}
-    if not names:
-        return None
-    known = phonenumbers.SUPPORTED_REGIONS | {phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY}
-    unknown = sorted(names - known)
-    if unknown:
-        problems.append(
-            f"AGENTKIT_DIAL_COUNTRIES has unknown region codes {', '.join(unknown)}: use ISO "
-            "3166 codes as libphonenumber does (GB, RO, US; 001 for non-geographic numbers)"
-        )
-    return frozenset(names & known)
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        value = self._environ.get(_variable_name(field), "").strip()
+        return value or None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
+def _variable_name(field: FieldInfo) -> str:
+    assert isinstance(field.validation_alias, str), "every setting names its variable"
+    return field.validation_alias
+
+
+def _name(info: ValidationInfo) -> str:
+    return _variable_name(Settings.model_fields[str(info.field_name)])
+
+
+def _problem(error: ErrorDetails) -> str:
+    """A validation error as the sentence the variable's validator wrote."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ValueError):
+        return str(cause)
+    field = Settings.model_fields.get(str(error["loc"][0])) if error["loc"] else None
+    return f"{_variable_name(field) if field else 'a setting'}: {error['msg']}"
+
+
+def _as_text(default: Any) -> str:
+    if isinstance(default, bool):
+        return "1" if default else "0"
+    return "" if default is None or default == () else str(default)
+
+
+def _holds_secret(annotation: Any) -> bool:
+    """True for Secret, and for a union or tuple with a Secret in it."""
+    return annotation is Secret or any(_holds_secret(a) for a in typing.get_args(annotation))
 
 
 def _is_odygy(base_url: str) -> bool:
@@ -199,11 +344,12 @@ def _is_odygy(base_url: str) -> bool:
     return host == "odygy.com" or host.endswith(".odygy.com")
 
 
-def _credential_problems(api_key: str, secrets: list[str]) -> list[str]:
+def _credential_problems(api_key: str, secrets: Sequence[str]) -> list[str]:
     """Missing, published or guessable credentials, outside sandbox mode."""
     problems: list[str] = []
     if not api_key:
-        problems.append("ODYGY_API_KEY is not set: give the API key from the admin console")
+        problems.append("ODYGY_API_KEY is not set: give the API key from the admin console, "
+                        "or add --sandbox to try agentkit without one")
     elif api_key == SANDBOX_API_KEY:
         problems.append(
             "ODYGY_API_KEY is the sandbox's published key: give your account's key "

@@ -8,7 +8,6 @@ health-check one-liners are run against real ``agentkit run`` processes.
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import json
 import re
@@ -26,7 +25,7 @@ from dotenv import dotenv_values
 from agentkit.cli import _parser
 from agentkit.errors import ConfigError
 from agentkit.ingress.receiver import WEBHOOK_PATH
-from agentkit.settings import Settings
+from agentkit.settings import Settings, environment_variables
 from agentkit.sim.config import SANDBOX_API_KEY
 from tests.process import FIXTURE_BOTS, AgentkitProcess, free_port, run_env
 
@@ -81,23 +80,8 @@ def env_example_listed() -> set[str]:
 
 
 def settings_variables() -> set[str]:
-    """The variables Settings.from_env reads, found in agentkit/settings.py's source."""
-    tree = ast.parse((ROOT / "agentkit" / "settings.py").read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or not node.args:
-            continue
-        func = node.func
-        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-        # env.get("X"), optional("X"), _flag(env, "X", ...), _count(env, "X", ...)
-        position = 1 if called in ("_flag", "_count") else 0
-        if called not in ("get", "optional", "_flag", "_count") or len(node.args) <= position:
-            continue
-        name = node.args[position]
-        if isinstance(name, ast.Constant) and isinstance(name.value, str) \
-                and name.value.isupper():
-            names.add(name.value)
-    return names
+    """The variables Settings.from_env reads."""
+    return {variable.name for variable in environment_variables()}
 
 
 def agentkit_args(argv: list[str]) -> argparse.Namespace:

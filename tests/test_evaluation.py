@@ -16,12 +16,12 @@ import phonenumbers
 import pytest
 
 from agentkit.bot import Bot
+from agentkit.cli import eval_command
 from agentkit.evaluation import (
     EvalError,
     Sample,
     answer_model,
     check_labels,
-    eval_command,
     load_samples,
     matches,
     parse_label,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from agentkit import ConfigError, Settings
-from agentkit.settings import PUBLISHED_SECRETS
+from agentkit.settings import PUBLISHED_SECRETS, Secret, environment_variables
 from agentkit.sim import SANDBOX_API_KEY, SANDBOX_DIAL_COUNTRIES, SANDBOX_WEBHOOK_SECRET
 
 SECRET_A = "whsec_" + "a" * 32
@@ -166,8 +167,6 @@ def test_sandbox_variable_with_the_real_api_is_refused() -> None:
 
 def test_every_secret_shown_in_the_repository_is_known_as_published() -> None:
     """Each whsec_ value in the docs, .env.example and compose file is in PUBLISHED_SECRETS."""
-    import re
-
     places = [ROOT / "README.md", ROOT / ".env.example", ROOT / "docker-compose.yml",
               *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs").glob("*.yaml"))]
     shown = {match for place in places
@@ -175,3 +174,76 @@ def test_every_secret_shown_in_the_repository_is_known_as_published() -> None:
     assert shown, "the scan found no secrets at all: it is looking in the wrong places"
     long_enough = {s for s in shown if len(s.removeprefix("whsec_")) >= 24}
     assert long_enough <= PUBLISHED_SECRETS
+
+
+def test_every_problem_is_named_at_once() -> None:
+    """A malformed variable and missing credentials are reported together, in one ConfigError."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"AGENTKIT_RETENTION_DAYS": "soon"}, env_file=None)
+    for name in ("AGENTKIT_RETENTION_DAYS", "ODYGY_API_KEY", "ODYGY_WEBHOOK_SECRET"):
+        assert name in str(caught.value)
+
+
+def test_blank_variable_counts_as_unset() -> None:
+    """A variable set to blanks takes its default."""
+    settings = Settings.from_env({**BASE, "ODYGY_BASE_URL": "  ", "AGENTKIT_MODEL": ""},
+                                 env_file=None)
+    assert (settings.base_url, settings.model) == ("https://api.odygy.com/v1", "gpt-4o-mini")
+
+
+def test_constructor_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings(...) takes only the values given; from_env is what reads the environment."""
+    monkeypatch.setenv("AGENTKIT_MODEL", "from-the-environment")
+    assert Settings(api_key=Secret("k")).model == "gpt-4o-mini"
+
+
+# --- the list of variables ------------------------------------------------------------
+
+def test_each_variable_is_listed_once_with_a_description() -> None:
+    """environment_variables() names one variable per setting, each with a one-line description."""
+    variables = environment_variables()
+    assert len({v.name for v in variables}) == len(variables) == len(Settings.model_fields)
+    assert all(v.description and "\n" not in v.description for v in variables)
+
+
+def test_secret_variables_are_marked() -> None:
+    """The credentials and webhook URLs, and nothing else, are marked secret."""
+    assert {v.name for v in environment_variables() if v.secret} == {
+        "ODYGY_API_KEY", "ODYGY_WEBHOOK_SECRET", "OPENAI_API_KEY", "SLACK_WEBHOOK_URL",
+        "TEAMS_WEBHOOK_URL"}
+
+
+def test_listed_defaults_are_the_values_read() -> None:
+    """Each listed default is what from_env gives when its variable is unset."""
+    settings = Settings.from_env(BASE, env_file=None)
+    attribute = {field.validation_alias: name for name, field in Settings.model_fields.items()}
+    for variable in environment_variables():
+        if variable.default:
+            value = getattr(settings, str(attribute[variable.name]))
+            shown = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            assert variable.default == shown, variable.name
+
+
+def runtime_settings_table() -> dict[str, str]:
+    """docs/runtime.md's settings table: each variable named in it, and its row's defaults."""
+    text = (ROOT / "docs" / "runtime.md").read_text()
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 3:
+            rows.update({name: cells[2] for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0])})
+    return rows
+
+
+def test_runtime_docs_list_exactly_the_variables() -> None:
+    """docs/runtime.md's settings table names every variable agentkit reads, and no other."""
+    assert set(runtime_settings_table()) == {v.name for v in environment_variables()}
+
+
+def test_runtime_docs_show_each_default() -> None:
+    """Each default in docs/runtime.md's settings table is the one agentkit uses."""
+    table = runtime_settings_table()
+    for variable in environment_variables():
+        if variable.default:
+            assert f"`{variable.default}`" in table[variable.name], variable.name

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
-from agentkit.actions.record import ActionLog
+from agentkit.actions.record import ActionLog, Settle
 from agentkit.errors import ConflictError, RequestValidationError
+from agentkit.logs import get_logger
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import CallFlow, CallFlowUpdate, flow_problems, validate_request
 from agentkit.odygy.resources._base import NOT_GIVEN
 from agentkit.store.base import Store
 
-log = structlog.get_logger("agentkit.actions")
+log = get_logger("agentkit.actions")
 
 
 class FlowChangeError(RequestValidationError):
@@ -48,17 +47,14 @@ class FlowChanges:
         before = await self._api.call_flows.retrieve(flow_id)
         after = self._merged(before, name=name, entry=entry, blocks=blocks)
         detail = {"flow_id": flow_id, "before": _shape(before), "after": after}
-        if record.dry_run:
-            await record.dry(key, "update_flow", detail)
-            return detail
-        claim = await record.claim(key, "update_flow", detail)
-        if claim.finished:
-            return dict(claim.record.detail)
-        await self._api.call_flows.update(
-            flow_id, name=after["name"], entry=after["entry"], blocks=after["blocks"]
+        done = await record.perform(
+            key, "update_flow", detail,
+            lambda _: self._api.call_flows.update(
+                flow_id, name=after["name"], entry=after["entry"], blocks=after["blocks"]
+            ),
+            settle=Settle("done", "changed"),
         )
-        await record.settle(key, "done", outcome="changed")
-        return {"flow_id": flow_id, **claim.record.detail}
+        return detail if done.how == "dry_run" else dict(done.claimed.detail)
 
     async def revert(self, record: ActionLog, change_key: str, *, force: bool = False) -> None:
         """Undo the recorded change ``change_key``: a flow change or a number's attachment.
@@ -84,16 +80,13 @@ class FlowChanges:
         before = change.detail["before"]
         key = record.key("revert_flow", change_key)
         detail = {"flow_id": flow_id, "before": current, "after": before, "reverts": change_key}
-        if record.dry_run:
-            await record.dry(key, "revert_flow", detail)
-            return
-        claim = await record.claim(key, "revert_flow", detail)
-        if claim.finished:
-            return
-        await self._api.call_flows.update(
-            flow_id, name=before["name"], entry=before["entry"], blocks=before["blocks"]
+        await record.perform(
+            key, "revert_flow", detail,
+            lambda _: self._api.call_flows.update(
+                flow_id, name=before["name"], entry=before["entry"], blocks=before["blocks"]
+            ),
+            settle=Settle("done", "reverted"),
         )
-        await record.settle(key, "done", outcome="reverted")
 
     async def _revert_attach(
         self, record: ActionLog, change_key: str, change: dict[str, Any], *, force: bool
@@ -117,14 +110,11 @@ class FlowChanges:
         key = record.key("revert_attach", change_key)
         detail = {"number_id": number_id, "before": number.call_flow_id, "after": before,
                   "reverts": change_key}
-        if record.dry_run:
-            await record.dry(key, "revert_attach", detail)
-            return
-        claim = await record.claim(key, "revert_attach", detail)
-        if claim.finished:
-            return
-        await self._api.numbers.attach(number_id, call_flow_id=str(before))
-        await record.settle(key, "done", outcome="reverted")
+        await record.perform(
+            key, "revert_attach", detail,
+            lambda _: self._api.numbers.attach(number_id, call_flow_id=str(before)),
+            settle=Settle("done", "reverted"),
+        )
 
     async def attach_number(
         self, record: ActionLog, number_id: str, call_flow_id: str, *, key_name: str = ""
@@ -136,15 +126,12 @@ class FlowChanges:
         if number is None:
             raise FlowChangeError(f"the account has no number {number_id!r}")
         detail = {"number_id": number_id, "before": number.call_flow_id, "after": call_flow_id}
-        if record.dry_run:
-            await record.dry(key, "attach_number", detail)
-            return detail
-        claim = await record.claim(key, "attach_number", detail)
-        if claim.finished:
-            return dict(claim.record.detail)
-        await self._api.numbers.attach(number_id, call_flow_id=call_flow_id)
-        await record.settle(key, "done", outcome="attached")
-        return dict(claim.record.detail)
+        done = await record.perform(
+            key, "attach_number", detail,
+            lambda _: self._api.numbers.attach(number_id, call_flow_id=call_flow_id),
+            settle=Settle("done", "attached"),
+        )
+        return detail if done.how == "dry_run" else dict(done.claimed.detail)
 
     @staticmethod
     def _merged(

@@ -15,6 +15,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType, shortnumberinfo
 
 from agentkit.errors import ConfigError
+from agentkit.odygy.models import E164_PATTERN
 
 # What libphonenumber calls each type, lower-cased, by its numeric value.
 NUMBER_TYPES: dict[int, str] = {
@@ -36,7 +37,6 @@ MAX_INPUT_LENGTH = 32
 NON_GEOGRAPHIC = phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY  # "001": +800, +881, ...
 # ASCII digits, with spaces, dashes, dots and parentheses between them; "+" only first.
 _SHAPE = re.compile(r"^\+?[0-9 .\-()]+$")
-_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class DialPolicy:
             )
         if not full and _is_short_code(digits, parsed, regions):
             return _refuse(f"{number!r} is a short code, not a full E.164 number")
-        if not _E164.match(compact):
+        if not E164_PATTERN.fullmatch(compact):
             return _refuse(
                 f"{number!r} is not an E.164 number: write + and the country code, "
                 "e.g. +442079460000"

@@ -53,7 +53,8 @@ SCOPES: tuple[str, ...] = (
     "call_flows:write",
 )
 
-_E164_SHAPE = re.compile(r"\+[1-9][0-9]{1,14}")
+# The form of an E.164 number, for fullmatch: + and up to 15 digits, the first not 0.
+E164_PATTERN = re.compile(r"\+[1-9][0-9]{1,14}")
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -64,7 +65,7 @@ def check_e164(value: str) -> str:
     where libphonenumber knows the country code, no national trunk prefix
     (+44 0...). Whether the number may be dialled is the dial policy's question.
     """
-    if not _E164_SHAPE.fullmatch(value):
+    if not E164_PATTERN.fullmatch(value):
         raise ValueError(f"{value!r} is not an E.164 number: write it as + country code digits")
     try:
         parsed = phonenumbers.parse(value, None)

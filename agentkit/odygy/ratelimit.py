@@ -1,4 +1,4 @@
-"""Rate limiting: the token bucket the API enforces, and the client's side of it.
+"""Rate limiting: the token bucket the API enforces, the client's side of it, Retry-After.
 
 phone.systems allows each key 100 requests/s with a burst of 200 and 20
 outbound call creations at once. The client keeps under those limits itself,
@@ -8,12 +8,19 @@ so a busy bot waits a few milliseconds instead of collecting 429s.
 from __future__ import annotations
 
 import asyncio
-import math
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Protocol
+
+# Longer than any server means to be asked to wait; callers cap lower still.
+MAX_RETRY_AFTER = 3600.0
+# RFC 9110's delta-seconds, plus the fractions some servers send ("0.5").
+_DELTA_SECONDS = re.compile(r"\d{1,10}(?:\.\d{1,6})?")
 
 
 class TokenBucket:
@@ -182,16 +189,25 @@ class ClientRateLimiter:
             return
         self._bucket.suspend(seconds, self._clock())
 
-    @staticmethod
-    def retry_after(headers: Mapping[str, str], default: float = 1.0) -> float:
-        """Seconds to wait from a Retry-After header (seconds form), else ``default``."""
-        raw = headers.get("retry-after")
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            return default
-        if math.isnan(value) or value < 0:
-            return default
-        return value
+
+def parse_retry_after(
+    value: str | None, *, cap: float = MAX_RETRY_AFTER, now: datetime | None = None
+) -> float | None:
+    """Seconds to wait from a Retry-After value: delta-seconds or an HTTP date, at most ``cap``.
+
+    None when the value is absent or unreadable (a negative number, garbage); a date
+    already past is 0. ``now`` (aware) is when the answer came, by default the clock.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return min(float(value), cap)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), cap)

@@ -7,18 +7,54 @@ simulator listens on loopback and holds nothing of value.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Quart, Response, request
 
-from agentkit.odygy.models import E164, EventType, describe_errors, validate_request
-from agentkit.sim.calls import InboundOutcome, OutboundOutcome
-from agentkit.sim.gate import SimApiError
+from agentkit.odygy.models import (
+    E164,
+    EventType,
+    WebhookEndpoint,
+    describe_errors,
+    validate_request,
+)
+from agentkit.sim.calls import Dialogue, InboundOutcome, OutboundOutcome, PlacedCall
+from agentkit.sim.config import SimConfig
+from agentkit.sim.delivery import DeliveryLog
+from agentkit.sim.gate import GateStats, SimApiError
+from agentkit.sim.state import SimState
 
-if TYPE_CHECKING:
-    from agentkit.sim.simulator import Simulator
+
+class ControlHost(Protocol):
+    """What the ``/_sim/`` routes use of the simulator."""
+
+    @property
+    def config(self) -> SimConfig: ...
+    @property
+    def state(self) -> SimState: ...
+    @property
+    def stats(self) -> GateStats: ...
+    @property
+    def deliveries(self) -> DeliveryLog: ...
+
+    def leave_voicemail(
+        self, from_: str, to: str | None, words: str, *, ai_features: Sequence[str],
+        language: str,
+    ) -> PlacedCall: ...
+
+    def inbound_call(
+        self, from_: str, to: str | None, *, outcome: InboundOutcome, dialogue: Dialogue,
+        user_id: str | None, recording: bool, ai_features: Sequence[str], language: str,
+    ) -> PlacedCall: ...
+
+    def script_outbound(self, to: str, outcomes: Sequence[OutboundOutcome]) -> None: ...
+
+    def add_webhook(
+        self, url: str, secret: str, events: Sequence[str] = ...
+    ) -> WebhookEndpoint: ...
 
 
 class _Control(BaseModel):
@@ -68,7 +104,7 @@ def _ok(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
-def create_control_routes(app: Quart, sim: Simulator) -> None:
+def create_control_routes(app: Quart, sim: ControlHost) -> None:
     """Add the ``/_sim/`` routes to the simulator's app."""
 
     async def body(model: type[BaseModel]) -> Any:

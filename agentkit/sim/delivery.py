@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import structlog
 
+from agentkit.logs import get_logger
 from agentkit.odygy.signing import SIGNATURE_HEADER, sign
 from agentkit.sim.config import Delivery
 from agentkit.sim.state import Endpoint
 from agentkit.sim.tasks import BackgroundTasks
 
-log = structlog.get_logger("agentkit.sim.delivery")
+log = get_logger("agentkit.sim.delivery")
 
 
 @dataclass(frozen=True)

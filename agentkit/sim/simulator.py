@@ -59,6 +59,8 @@ class Simulator:
         )
         self.recording_key = os.urandom(32)
         self.app: Quart = create_api_app(self)
+        self.app.before_serving(self.dispatcher.start)
+        self.app.after_serving(self._close)
         create_control_routes(self.app, self)
         self._server: EmbeddedServer | None = None
 
@@ -74,6 +76,10 @@ class Simulator:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+
+    async def _close(self) -> None:
+        await self.engine.close()
+        await self.dispatcher.close()
 
     async def __aenter__(self) -> Simulator:
         await self.start()

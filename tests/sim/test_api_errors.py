@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from agentkit.sim import Simulator
 
@@ -259,3 +260,20 @@ async def test_plain_http_webhook_refused_off_loopback(http: httpx.AsyncClient) 
     error_of(await http.post("/webhooks", json=body), 400, "invalid_request")
     loopback = {"url": "http://127.0.0.1:9/hook", "events": ["call.completed"]}
     assert (await http.post("/webhooks", json=loopback)).status_code == 201
+
+
+async def test_crash_is_500_and_logged(
+    http: httpx.AsyncClient, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure inside the simulator is a 500 with an error body, logged with its route."""
+
+    def broken(call: object) -> None:
+        raise RuntimeError("engine down")
+
+    monkeypatch.setattr(sim.engine, "place_outbound", broken)
+    with capture_logs() as logs:
+        error_of(await http.post("/calls", json=CALL), 500, "internal_error")
+    failed = [e for e in logs if e["event"] == "sim.request_failed"]
+    assert [(e["log_level"], e["method"], e["path"]) for e in failed] == [
+        ("error", "POST", "/v1/calls")
+    ]
