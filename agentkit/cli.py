@@ -6,16 +6,23 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import sys
+import textwrap
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO, cast
 
 import httpx
+import structlog
+from structlog.typing import FilteringBoundLogger
 
+from agentkit import __version__
 from agentkit.errors import AgentkitError
 from agentkit.logs import configure_logging
 from agentkit.serving import event_loop_factory
+from agentkit.settings import Settings, environment_variables, read_environment
 
 DEFAULT_SIM_URL = "http://127.0.0.1:8081"
 PROMPTS_HELP = ("the project's prompt folder (AGENTKIT_PROMPTS; default: prompts/ beside the "
@@ -35,11 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentkit", description="AI bots for the phone.systems cloud PBX.", parents=[common]
     )
+    parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
     parser.set_defaults(log_level="info")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="serve the webhook receiver and run the bots",
-                              parents=[common])
+                              parents=[common], epilog=_environment_help(),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8080)
     run.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
@@ -131,6 +140,19 @@ def _parser() -> argparse.ArgumentParser:
     erase.add_argument("--country", default=None,
                        help="the country of a number written without its country code")
 
+    dead = commands.add_parser(
+        "dead", help="dead letters: jobs given up on; list them, or run them again",
+        parents=[common],
+    )
+    dead.add_argument("--bot", default=None, help="only this bot's")
+    dead.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    dead.add_argument("--json", action="store_true", help="print JSON")
+    again = dead.add_mutually_exclusive_group()
+    again.add_argument("--retry", type=int, nargs="+", metavar="JOB_ID",
+                       help="run these dead jobs again, through the normal workers")
+    again.add_argument("--retry-all", metavar="BOT",
+                       help="run every dead job of this bot again")
+
     sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one",
                               parents=[common])
     sim.add_argument("--host", default="127.0.0.1")
@@ -163,6 +185,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _environment_help() -> str:
+    """The variables agentkit reads, one paragraph each, for ``agentkit run --help``."""
+    variables = environment_variables()
+    column = max(len(variable.name) for variable in variables) + 4
+    lines = ["environment variables (a .env file in the current folder adds to them):"]
+    for variable in variables:
+        text = ("[secret] " if variable.secret else "") + variable.description
+        if variable.default:
+            text += f" (default: {variable.default})"
+        lines += textwrap.wrap(text, width=79, initial_indent=f"  {variable.name:<{column - 2}}",
+                               subsequent_indent=" " * column, break_on_hyphens=False,
+                               break_long_words=False)
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``agentkit`` console script."""
     args = _parser().parse_args(argv)
@@ -189,11 +226,11 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _request(args)
     if args.command == "eval":
         return await _eval(args)
-    if args.command in ("dnc", "calls", "erase"):
+    if args.command in ("dnc", "calls", "erase", "dead"):
         from agentkit import admin
 
         command = {"dnc": admin.dnc_command, "calls": admin.calls_command,
-                   "erase": admin.erase_command}
+                   "erase": admin.erase_command, "dead": admin.dead_command}
         return await command[args.command](args)
     if args.command == "sim":
         if args.action == "voicemail":
@@ -221,8 +258,6 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _bots_spec(args: argparse.Namespace) -> str:
-    from agentkit.settings import read_environment
-
     return str(args.bots or read_environment().get("AGENTKIT_BOTS") or "./bots")
 
 
@@ -273,7 +308,6 @@ async def _request(args: argparse.Namespace) -> int:
 
     from agentkit.events import REQUEST_ID_PREFIX, internal_body
     from agentkit.runtime.loader import load_bots
-    from agentkit.settings import Settings
     from agentkit.store import NewEvent, store_for_url
 
     bots = {bot.name: bot for bot in load_bots(_bots_spec(args))}
@@ -310,11 +344,7 @@ async def _request(args: argparse.Namespace) -> int:
 
 
 async def _eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from agentkit.evaluation import eval_command
     from agentkit.runtime.loader import bots_folder, prompts_folder
-    from agentkit.settings import read_environment
 
     bots = _bots_spec(args)
     folder = bots_folder(bots)
@@ -327,6 +357,69 @@ async def _eval(args: argparse.Namespace) -> int:
         tasks=args.task, limit=args.limit, concurrency=args.concurrency, as_json=args.json,
         verbose=args.log_level == "debug",
     )
+
+
+async def eval_command(
+    bot_name: str,
+    *,
+    data: Path,
+    bots: str,
+    prompts: Path,
+    tasks: Sequence[str] | None = None,
+    limit: int | None = None,
+    concurrency: int = 4,
+    as_json: bool = False,
+    verbose: bool = False,
+    out: TextIO | None = None,
+) -> int:
+    """``agentkit eval``: progress lines, the table, the misses, then the summary as the last
+    line (``as_json``: only the detailed summary). 1 when every run failed, else 0."""
+    from agentkit.evaluation import EvalError, load_samples, run_evaluation
+    from agentkit.runtime.loader import load_bots
+
+    stream = out or sys.stdout
+    if not verbose:  # the openai client's own line per request: the report counts them
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+    found = {bot.name: bot for bot in load_bots(bots)}
+    bot = found.get(bot_name)
+    if bot is None:
+        raise EvalError(f"no bot named {bot_name!r} in {bots}; the bots are: "
+                        f"{', '.join(found) or 'none'}")
+    if not bot.model_tasks:
+        raise EvalError(f"bot {bot.name!r} has no model tasks to evaluate: register its model "
+                        "calls with @bot.model_task")
+    if limit is not None and limit < 1:
+        raise EvalError("--limit must be at least 1")
+    names = list(tasks) if tasks else list(bot.model_tasks)
+    unknown = [name for name in names if name not in bot.model_tasks]
+    if unknown:
+        raise EvalError(f"bot {bot.name!r} has no model task {', '.join(map(repr, unknown))}; "
+                        f"its tasks: {', '.join(bot.model_tasks)}")
+    samples = [s for s in load_samples(data) if any(s.labels_for(bot.name, n) for n in names)]
+    if not samples:
+        raise EvalError(f"no sample in {data} has labels for {bot.name}/{'|'.join(names)}")
+    samples = samples[:limit] if limit is not None else samples
+    settings = Settings.from_env(sandbox=True)
+    progress_stream = sys.stderr if as_json else stream
+
+    def progress(done: int, total: int) -> None:
+        if done % 10 == 0 or done == total:
+            print(f"eval {bot.name}: {done}/{total} runs", file=progress_stream, flush=True)
+
+    verbose_log = cast(FilteringBoundLogger, structlog.get_logger("agentkit.llm"))
+    report = await run_evaluation(
+        bot, samples, settings=settings, prompts=prompts, tasks=names,
+        concurrency=concurrency, progress=progress, log=verbose_log if verbose else None,
+    )
+    if as_json:
+        print(json.dumps(report.summary(detail=True), ensure_ascii=False), file=stream)
+    else:
+        print(report.table(), file=stream)
+        details = report.details(limit=40)
+        if details:
+            print("", *details, sep="\n", file=stream)
+        print(json.dumps(report.summary(), ensure_ascii=False), file=stream, flush=True)
+    return 1 if report.failures and len(report.failures) == report.runs else 0
 
 
 async def _run(args: argparse.Namespace) -> int:

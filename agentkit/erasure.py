@@ -13,14 +13,14 @@ from contextlib import suppress
 from typing import Any
 
 import phonenumbers
-import structlog
 
 from agentkit.actions.record import action_key
 from agentkit.errors import ConfigError
+from agentkit.logs import get_logger
 from agentkit.store.base import Store, StoreError
 from agentkit.store.privacy import ERASED, MIN_FORM_DIGITS, number_pattern
 
-log = structlog.get_logger("agentkit.erasure")
+log = get_logger("agentkit.erasure")
 
 ERASE_BOT = "agentkit"
 _WRITTEN = re.compile(r"\+?[0-9][0-9 ().\-/]*")

@@ -1,4 +1,10 @@
-"""Prometheus metrics of one agentkit process, in a registry of its own."""
+"""Prometheus metrics of one agentkit process, in a registry of its own.
+
+The client, the model layer and the notifier report through small protocols of
+their own (``api_error``, ``llm_call``, ``notification``...), which ``Metrics``
+meets; used as a library without one, they report nothing. Every label takes
+values from a short, fixed or configured set, never from a request.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +21,13 @@ DELIVERY_OUTCOMES = (
     "store_unavailable",
 )
 JOB_STATES = ("pending", "running", "done", "dead")
+LLM_TASKS = ("summarise", "classify", "extract", "decide")
+LLM_OUTCOMES = ("ok", "cached", "invalid", "error")
+FALLBACK_REASONS = ("no_model", "unavailable", "refused", "invalid_answer", "error")
 
 
 class Metrics:
-    """Deliveries by outcome, queue depth, job latency, retries and dead letters."""
+    """Deliveries, queue depth, jobs, model calls and their cost, API errors, notifications."""
 
     content_type = CONTENT_TYPE_LATEST
 
@@ -54,10 +63,63 @@ class Metrics:
             "agentkit_dead_letters", "Jobs given up after their last attempt.", ["kind", "bot"],
             registry=self.registry,
         )
+        self.llm_calls = Counter(
+            "agentkit_llm_calls", "Model answers (and failures to answer), by task and outcome.",
+            ["task", "outcome"], registry=self.registry,
+        )
+        for task in LLM_TASKS:
+            for outcome in LLM_OUTCOMES:
+                self.llm_calls.labels(task=task, outcome=outcome)
+        self.llm_tokens = Counter(
+            "agentkit_llm_tokens", "Tokens the model server counted, by model and kind.",
+            ["model", "kind"], registry=self.registry,
+        )
+        self.llm_cost = Counter(
+            "agentkit_llm_cost_usd", "What model calls cost at list price, in US dollars.",
+            ["model"], registry=self.registry,
+        )
+        self.llm_fallbacks = Counter(
+            "agentkit_llm_fallbacks", "Handlers that went on without the model's answer.",
+            ["reason"], registry=self.registry,
+        )
+        for reason in FALLBACK_REASONS:
+            self.llm_fallbacks.labels(reason=reason)
+        self.api_errors = Counter(
+            "agentkit_api_errors", "phone.systems answers with status 400 or more, by status.",
+            ["status"], registry=self.registry,
+        )
+        self.notifications = Counter(
+            "agentkit_notifications", "Chat notifications, by channel and outcome.",
+            ["channel", "outcome"], registry=self.registry,
+        )
 
     def set_queue_depth(self, counts: dict[str, int]) -> None:
         for state in JOB_STATES:
             self.queue_depth.labels(state=state).set(counts.get(state, 0))
+
+    def llm_call(self, *, task: str, outcome: str) -> None:
+        """Count one model answer: ok, cached, invalid (did not fit), or error (none came)."""
+        self.llm_calls.labels(task=task, outcome=outcome).inc()
+
+    def llm_tokens_used(
+        self, *, model: str, prompt_tokens: int, completion_tokens: int, cost_usd: float
+    ) -> None:
+        """Add one answer's tokens and cost to its model's totals."""
+        self.llm_tokens.labels(model=model, kind="prompt").inc(prompt_tokens)
+        self.llm_tokens.labels(model=model, kind="completion").inc(completion_tokens)
+        self.llm_cost.labels(model=model).inc(cost_usd)
+
+    def llm_fallback(self, *, reason: str) -> None:
+        """Count one handler going on without the model's answer."""
+        self.llm_fallbacks.labels(reason=reason).inc()
+
+    def api_error(self, status: int) -> None:
+        """Count one phone.systems answer with a status of 400 or more."""
+        self.api_errors.labels(status=str(status) if 400 <= status <= 599 else "other").inc()
+
+    def notification(self, *, channel: str, sent: bool) -> None:
+        """Count one message delivered to, or given up on, one chat channel."""
+        self.notifications.labels(channel=channel, outcome="sent" if sent else "failed").inc()
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""

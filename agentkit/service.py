@@ -13,10 +13,10 @@ import signal
 from dataclasses import dataclass, field
 from typing import Literal
 
-import structlog
-
 from agentkit.bot import Bot
+from agentkit.errors import ConfigError
 from agentkit.ingress.receiver import WEBHOOK_PATH, create_receiver_app
+from agentkit.logs import get_logger
 from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.ratelimit import RateLimits
@@ -32,7 +32,7 @@ from agentkit.store import Store, StoreError, store_for_url
 from agentkit.store.ratelimit import PostgresRateLimiter, shared_rate_limiter
 from agentkit.store.writer import EventWriter
 
-log = structlog.get_logger("agentkit.service")
+log = get_logger("agentkit.service")
 
 Role = Literal["all", "receiver", "workers"]
 
@@ -104,7 +104,15 @@ class Service:
         if options.sandbox:
             self.sim = Simulator(SimConfig(api_key=self.settings.api_key,
                                            time_scale=options.sim_time_scale))
-            await self.sim.start(options.host, options.sim_port)
+            try:
+                await self.sim.start(options.host, options.sim_port)
+            except ConfigError as exc:
+                # The server's own message names --port, which is the receiver's.
+                reason = getattr(exc.__context__, "strerror", None) or "it cannot be bound"
+                raise ConfigError(
+                    f"the sandbox's simulator cannot listen on {options.host}:"
+                    f"{options.sim_port} ({reason}): choose another --sim-port"
+                ) from None
             base_url = self.sim.base_url
         # On PostgreSQL the API budget is the deployment's, not this process's.
         self.limiter = shared_rate_limiter(self.store, api_key=self.settings.api_key,
@@ -112,14 +120,14 @@ class Service:
         if self.limiter is not None:
             await self.limiter.open()
             self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url,
-                                      limiter=self.limiter)
+                                      limiter=self.limiter, metrics=self.metrics)
         else:
             self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url,
-                                      limits=options.api_limits)
+                                      limits=options.api_limits, metrics=self.metrics)
         if self.runs_jobs:
             self.environment = BotEnvironment(
                 self.settings, api=self.client, store=self.store, bots=self.bots,
-                prompts=options.prompts,
+                prompts=options.prompts, metrics=self.metrics,
             )
             self.workers = Workers(
                 self.store, self.environment.dispatcher(), self.metrics, options.workers,

@@ -236,6 +236,9 @@ class EmbeddedServer:
             http=_guarded_protocol(limits),
             lifespan="on",
             log_level=log_level,
+            # uvicorn's own handlers would print plain text to stderr; its records go to
+            # whatever the process set up (agentkit run: logs.configure_logging).
+            log_config=None,
             access_log=False,
             timeout_graceful_shutdown=graceful_timeout,
             timeout_keep_alive=keep_alive_timeout,

@@ -5,23 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+import agentkit
 from agentkit.odygy.signing import verify
+from agentkit.settings import environment_variables
 from agentkit.testing import HttpRecorder
+from tests.process import FIXTURE_BOTS
 
 AGENTKIT = str(Path(sys.executable).with_name("agentkit"))
 SECRET = "whsec_cli_test_secret_0001"
 
 
-async def run(*args: str) -> tuple[int, str, str]:
+async def run(*args: str, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        AGENTKIT, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        AGENTKIT, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env, cwd=cwd,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode is not None
@@ -128,3 +135,47 @@ async def test_bad_api_limits_are_a_clear_error(args: list[str]) -> None:
     code, _, err = await run("run", "--sandbox", "--port", "0", *args)
     assert code == 2
     assert args[0] in err
+
+
+def without_credentials(tmp_path: Path) -> dict[str, str]:
+    """The test's environment with no phone.systems credentials and a store in ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ODYGY_API_KEY", "ODYGY_WEBHOOK_SECRET", "AGENTKIT_SANDBOX")}
+    return {**env, "AGENTKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'agentkit.db'}"}
+
+
+async def test_version() -> None:
+    """'agentkit --version' prints agentkit and its version, and exits 0."""
+    code, out, _ = await run("--version")
+    assert code == 0
+    assert out == f"agentkit {agentkit.__version__}\n"
+
+
+async def test_run_help_lists_the_environment_variables() -> None:
+    """'agentkit run --help' names every variable the settings read."""
+    code, out, _ = await run("run", "--help")
+    assert code == 0
+    listed = set(re.findall(r"^  ([A-Z][A-Z0-9_]+) ", out, flags=re.MULTILINE))
+    assert listed == {variable.name for variable in environment_variables()}
+
+
+async def test_taken_sim_port_names_the_option(tmp_path: Path) -> None:
+    """When the simulator's port is taken, 'agentkit run --sandbox' exits 2 naming --sim-port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = await run("run", "--sandbox", "--port", "0", "--sim-port", str(port),
+                                   "--bots", FIXTURE_BOTS, env=without_credentials(tmp_path),
+                                   cwd=tmp_path)
+    assert code == 2
+    assert f"127.0.0.1:{port}" in err and "--sim-port" in err
+    assert "Traceback" not in err + out
+
+
+async def test_check_without_api_key_suggests_the_sandbox(tmp_path: Path) -> None:
+    """'agentkit check' without ODYGY_API_KEY says --sandbox tries agentkit without one."""
+    code, _, err = await run("check", "--bots", FIXTURE_BOTS, env=without_credentials(tmp_path),
+                             cwd=tmp_path)
+    assert code == 2
+    assert re.search(r"ODYGY_API_KEY is not set[^;]*--sandbox", err), err

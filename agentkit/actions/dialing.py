@@ -14,16 +14,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import structlog
-
 from agentkit.actions.notify import ChatMessage
 from agentkit.actions.policy import PolicyDecision
 from agentkit.bot import Bot
+from agentkit.logs import get_logger
 from agentkit.odygy.client import OdygyClient
 from agentkit.settings import DEFAULT_DIAL_DAILY_MAX
 from agentkit.store.base import DialClaim, DialGrant, Store
 
-log = structlog.get_logger("agentkit.actions")
+log = get_logger("agentkit.actions")
 
 # The account's numbers and its users' caller IDs are listed at most this often per process.
 OWN_NUMBERS_SECONDS = 60.0

@@ -13,12 +13,9 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 import httpx
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slack_sdk.models.blocks import (
     Block,
@@ -37,12 +34,14 @@ from tenacity import (
 )
 
 from agentkit.errors import AgentkitError, ConfigError
+from agentkit.logs import get_logger
+from agentkit.odygy.ratelimit import parse_retry_after
 from agentkit.redact import mask_payment_data
 
 if TYPE_CHECKING:
     from agentkit.settings import Settings
 
-log = structlog.get_logger("agentkit.notify")
+log = get_logger("agentkit.notify")
 
 Urgency = Literal["low", "normal", "high", "urgent"]
 DEFAULT_TIMEOUT = 10.0
@@ -175,7 +174,8 @@ class _HttpChannel:
             channel=self.name,
             status=status,
             retryable=status == 429 or status >= 500,
-            retry_after=retry_after(response.headers) if status == 429 else None,
+            retry_after=(parse_retry_after(response.headers.get("retry-after"))
+                         if status == 429 else None),
         )
 
     def _scrub(self, text: str) -> str:
@@ -347,12 +347,20 @@ class Delivery:
     status: int | None = None
 
 
+class NotifyMetrics(Protocol):
+    """What the notifier reports, when given somewhere to report it (``agentkit.metrics``)."""
+
+    def notification(self, *, channel: str, sent: bool) -> None:
+        """Count one message delivered to, or given up on, one channel."""
+
+
 class Notifier:
     """Sends each message to every channel at once, with retries; never raises.
 
     A channel is retried ``retries`` times after its first attempt, on broken
     connections, timeouts, 429 (waiting as long as Retry-After asks, up to
-    ``max_retry_after``) and 5xx; never on other 4xx.
+    ``max_retry_after``) and 5xx; never on other 4xx. ``metrics`` (a process's
+    ``Metrics``) counts what was sent and what failed.
     """
 
     def __init__(
@@ -363,11 +371,13 @@ class Notifier:
         backoff_base: float = 0.5,
         backoff_max: float = 10.0,
         max_retry_after: float = 30.0,
+        metrics: NotifyMetrics | None = None,
     ) -> None:
         self.channels = tuple(channels)
         self.retries = retries
         self._backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
         self._max_retry_after = max_retry_after
+        self._metrics = metrics
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Notifier:
@@ -413,38 +423,27 @@ class Notifier:
             await retrying(attempt)
         except NotifyError as exc:
             bound.warning("notify.failed", attempts=attempts, error=str(exc), status=exc.status)
+            self._count(channel, sent=False)
             return Delivery(channel.name, False, attempts, str(exc), exc.status)
         except Exception as exc:
             # A broken channel: its message may hold anything, so only its type is logged.
             error = f"unexpected {type(exc).__name__}"
             bound.error("notify.failed", attempts=attempts, error=error)
+            self._count(channel, sent=False)
             return Delivery(channel.name, False, attempts, error)
         bound.info("notify.sent", attempts=attempts)
+        self._count(channel, sent=True)
         return Delivery(channel.name, True, attempts)
+
+    def _count(self, channel: Channel, *, sent: bool) -> None:
+        if self._metrics is not None:
+            self._metrics.notification(channel=channel.name, sent=sent)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, NotifyError) and exc.retry_after is not None:
             return min(exc.retry_after, self._max_retry_after)
         return float(self._backoff(state))
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date); None if absent."""
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(seconds, 0.0) if seconds == seconds else None  # NaN is not a wait
 
 
 _URGENCY_EMOJI: dict[str, str] = {

@@ -18,7 +18,6 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
-import structlog
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -29,12 +28,13 @@ from agentkit.events import (
     is_routable,
     parse_event,
 )
+from agentkit.logs import get_logger
 from agentkit.metrics import Metrics
 from agentkit.odygy.signing import SIGNATURE_HEADER, SignatureError, verify
 from agentkit.store.base import NewEvent, StoreError
 from agentkit.store.writer import EventWriter
 
-log = structlog.get_logger("agentkit.ingress")
+log = get_logger("agentkit.ingress")
 
 MAX_BODY_BYTES = 1024 * 1024
 WEBHOOK_PATH = "/webhooks/odygy"
@@ -140,8 +140,8 @@ class DeliveryEndpoint:
             return 503, _error("store_unavailable", "The event could not be stored; retry.")
         outcome = "stored" if fresh else "duplicate"
         self._count.labels(outcome=outcome).inc()
-        log.info("delivery.stored" if fresh else "delivery.duplicate", event_id=event.id,
-                 event_type=event.type, call_id=event.call_id)
+        log.info("delivery.stored" if fresh else "delivery.duplicate", event_type=event.type,
+                 call_id=event.call_id, event_id=event.id)
         if not routable:
             log.info("delivery.not_routed", event_id=event.id, event_type=event.type,
                      reason=getattr(event, "problem", "unknown event type"))

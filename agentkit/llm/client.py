@@ -15,22 +15,22 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import openai
-import structlog
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
 from agentkit.llm.errors import LlmError, LlmRequestError, LlmUnavailable
 from agentkit.llm.usage import DEFAULT_PRICES, cost_of
+from agentkit.logs import get_logger
 from agentkit.redact import mask_json_answer, mask_payment_data
 from agentkit.store.base import CachedAnswer, Store, StoreError
 
 if TYPE_CHECKING:
     from agentkit.settings import Settings
 
-log = structlog.get_logger("agentkit.llm")
+log = get_logger("agentkit.llm")
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Local servers need no key, but the openai package refuses to start without one.
@@ -95,6 +95,21 @@ class Completion:
     refusal: str | None = None
 
 
+class LlmMetrics(Protocol):
+    """What the model layer reports, when given somewhere to report it (``agentkit.metrics``)."""
+
+    def llm_call(self, *, task: str, outcome: str) -> None:
+        """Count one answer: ok, cached, invalid (did not fit), or error (none came)."""
+
+    def llm_tokens_used(
+        self, *, model: str, prompt_tokens: int, completion_tokens: int, cost_usd: float
+    ) -> None:
+        """Add one answer's tokens and cost."""
+
+    def llm_fallback(self, *, reason: str) -> None:
+        """Count one handler going on without the model's answer."""
+
+
 def cache_key(
     model: str, messages: Sequence[Message], schema_name: str, schema: Mapping[str, Any]
 ) -> str:
@@ -119,11 +134,16 @@ class LlmClient:
 
     The cache is written only through ``remember``, which the caller invokes
     once it has validated the answer, so an invalid answer is never reused.
+    ``metrics`` (a process's ``Metrics``) is where the tasks on this client count
+    their calls, tokens, cost and fallbacks.
     """
 
-    def __init__(self, config: LlmConfig, cache: Store | None = None) -> None:
+    def __init__(
+        self, config: LlmConfig, cache: Store | None = None, *, metrics: LlmMetrics | None = None
+    ) -> None:
         self.config = config
         self._cache = cache
+        self.metrics = metrics
         self._openai: openai.AsyncOpenAI | None = None
         if config.enabled:
             self._openai = openai.AsyncOpenAI(

@@ -16,16 +16,22 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from structlog.typing import FilteringBoundLogger
 
 from agentkit.llm.client import Completion, LlmClient, LlmConfig, no_model
-from agentkit.llm.errors import LlmError, LlmInvalidAnswer, LlmUsageError
+from agentkit.llm.errors import (
+    LlmError,
+    LlmInvalidAnswer,
+    LlmRequestError,
+    LlmUnavailable,
+    LlmUsageError,
+)
 from agentkit.llm.prompts import PromptLibrary
 from agentkit.llm.schema import schema_name, strict_schema
 from agentkit.llm.transcript import chars_for_tokens, render_transcript
 from agentkit.llm.usage import Usage
+from agentkit.logs import get_logger
 from agentkit.odygy.models import CallAi, Transcript
 from agentkit.redact import mask_payment_data
 
@@ -111,7 +117,7 @@ class LlmTasks:
         self.usage = usage if usage is not None else Usage()
         self._prompt_names = dict(prompt_names or {})
         self._use_platform = use_platform
-        self._log: FilteringBoundLogger = log or structlog.get_logger("agentkit.llm")
+        self._log: FilteringBoundLogger = log or get_logger("agentkit.llm")
 
     async def summarise(
         self,
@@ -278,6 +284,7 @@ class LlmTasks:
         try:
             result = parse(first)
         except _Invalid as problem:
+            self._count(client, task, "invalid")
             self._log.warning("llm.invalid_answer", task=task, attempt=1, errors=problem.kinds)
             reask = self._prompts.render_block(
                 name, "reask", task, problem=problem.text, **values
@@ -291,6 +298,7 @@ class LlmTasks:
             try:
                 result = parse(second)
             except _Invalid as final:
+                self._count(client, task, "invalid")
                 self._log.warning("llm.invalid_answer", task=task, attempt=2, errors=final.kinds)
                 raise LlmInvalidAnswer(
                     f"the model's answer to {task} did not fit, even when asked again "
@@ -299,10 +307,27 @@ class LlmTasks:
                     task=task,
                     problem=final.text,
                 ) from None
+            self._count(client, task, "cached" if second.cached else "ok")
             await client.remember(first.key, second)
             return result
+        self._count(client, task, "cached" if first.cached else "ok")
         await client.remember(first.key, first)
         return result
+
+    def count_fallback(self, error: Exception) -> None:
+        """Count that the handler went on without the model's answer because of ``error``.
+
+        Call it where a handler catches LlmError and falls back; it shows as
+        ``agentkit_llm_fallbacks_total{reason}``.
+        """
+        client = self._client
+        if client is None or client.metrics is None:
+            return
+        client.metrics.llm_fallback(reason=_fallback_reason(client, error))
+
+    def _count(self, client: LlmClient, task: str, outcome: str) -> None:
+        if client.metrics is not None:
+            client.metrics.llm_call(task=task, outcome=outcome)
 
     def _messages(
         self,
@@ -335,6 +360,7 @@ class LlmTasks:
                 model=self.model, messages=messages, schema_name=name, schema=schema
             )
         except LlmError as exc:
+            self._count(client, task, "error")
             self._log.warning(
                 "llm.call", task=task, model=self.model, attempt=attempt, outcome="failed",
                 error=type(exc).__name__, status=getattr(exc, "status", None),
@@ -344,6 +370,11 @@ class LlmTasks:
         cost = 0.0 if completion.cached else client.config.cost(
             self.model, completion.prompt_tokens, completion.completion_tokens
         )
+        if client.metrics is not None and not completion.cached:
+            client.metrics.llm_tokens_used(
+                model=self.model, prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens, cost_usd=cost,
+            )
         self.usage.add(
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
@@ -357,6 +388,18 @@ class LlmTasks:
             cost_usd=round(cost, 6), cached=completion.cached, ms=_ms(started),
         )
         return completion
+
+
+def _fallback_reason(client: LlmClient, error: Exception) -> str:
+    if not client.enabled:
+        return "no_model"
+    if isinstance(error, LlmUnavailable):
+        return "unavailable"
+    if isinstance(error, LlmRequestError):
+        return "refused"
+    if isinstance(error, LlmInvalidAnswer):
+        return "invalid_answer"
+    return "error"
 
 
 def _load(completion: Completion, model: type[M]) -> M:

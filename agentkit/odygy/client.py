@@ -14,7 +14,13 @@ from agentkit.odygy.resources.calls import CallsResource
 from agentkit.odygy.resources.numbers import NumbersResource
 from agentkit.odygy.resources.users import UsersResource
 from agentkit.odygy.resources.webhooks import WebhooksResource
-from agentkit.odygy.transport import DEFAULT_BASE_URL, ClientStats, RetryPolicy, Transport
+from agentkit.odygy.transport import (
+    DEFAULT_BASE_URL,
+    ApiMetrics,
+    ClientStats,
+    RetryPolicy,
+    Transport,
+)
 
 
 class OdygyClient:
@@ -31,7 +37,7 @@ class OdygyClient:
     and never places a call twice. ``limits`` sets this client's own limiter;
     ``limiter`` hands it one to share instead (the store's
     ``PostgresRateLimiter`` shares one budget among processes), and its owner
-    closes it.
+    closes it. ``metrics`` (a process's ``Metrics``) counts the API's error answers.
     """
 
     def __init__(
@@ -45,6 +51,7 @@ class OdygyClient:
         limiter: RateLimiter | None = None,
         max_connections: int | None = None,
         http_client: httpx.AsyncClient | None = None,
+        metrics: ApiMetrics | None = None,
     ) -> None:
         if not api_key:
             raise ConfigError("OdygyClient needs an API key: set ODYGY_API_KEY")
@@ -70,6 +77,7 @@ class OdygyClient:
             limiter=limiter,
             max_connections=max_connections,
             http_client=http_client,
+            metrics=metrics,
         )
         self.account = AccountResource(self._transport)
         self.users = UsersResource(self._transport)

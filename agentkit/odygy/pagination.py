@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-import structlog
-
 from agentkit.errors import RequestValidationError
+from agentkit.logs import get_logger
 from agentkit.odygy.transport import Transport
 
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 100
 
-log = structlog.get_logger("agentkit.odygy")
+log = get_logger("agentkit.odygy")
 
 
 class Paginator(Generic[T]):

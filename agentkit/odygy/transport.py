@@ -16,10 +16,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
-import structlog
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -38,11 +37,12 @@ from agentkit.errors import (
     RateLimitError,
     error_for_status,
 )
-from agentkit.odygy.ratelimit import ClientRateLimiter, RateLimiter
+from agentkit.logs import get_logger
+from agentkit.odygy.ratelimit import RateLimiter, parse_retry_after
 
 T = TypeVar("T")
 
-log = structlog.get_logger("agentkit.odygy")
+log = get_logger("agentkit.odygy")
 
 DEFAULT_BASE_URL = "https://api.odygy.com/v1"
 USER_AGENT = "agentkit/0.1 (+https://github.com/agentkit; phone.systems client)"
@@ -70,6 +70,13 @@ class ClientStats:
     retries: int = 0
     http_429: int = 0
     reconciled: int = 0
+
+
+class ApiMetrics(Protocol):
+    """What the client reports, when given somewhere to report it (``agentkit.metrics``)."""
+
+    def api_error(self, status: int) -> None:
+        """Count one answer with a status of 400 or more."""
 
 
 def _uncertain(exc: BaseException) -> bool:
@@ -100,12 +107,14 @@ class Transport:
         limiter: RateLimiter,
         max_connections: int,
         http_client: httpx.AsyncClient | None = None,
+        metrics: ApiMetrics | None = None,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.retry = retry
         self.limiter = limiter
         self.stats = ClientStats()
+        self._metrics = metrics
         # httpcore's pool spends time quadratic in its connections and queued
         # requests on every request; a small pool fed through our own
         # semaphore (so its queue stays empty) keeps a busy client cheap.
@@ -312,6 +321,8 @@ class Transport:
             ms=round((time.monotonic() - started) * 1000, 1),
         )
         if response.status_code >= 400:
+            if self._metrics is not None:
+                self._metrics.api_error(response.status_code)
             raise self._error(response, method, path)
         if response.status_code == 204 or not response.content:
             return None
@@ -348,6 +359,8 @@ class Transport:
         )
         if isinstance(error, RateLimitError):
             self.stats.http_429 += 1
-            error.retry_after = ClientRateLimiter.retry_after(response.headers)
+            wait = parse_retry_after(response.headers.get("retry-after"),
+                                     cap=self.retry.max_retry_after)
+            error.retry_after = 1.0 if wait is None else wait
             self.limiter.pause(error.retry_after)
         return error

@@ -3,6 +3,7 @@
 A route job becomes one bot job per interested bot. A bot job runs the bot's
 handlers for the event; a handler with a join runs once per call, when all
 the joined events have arrived or its timeout (a scheduled task) has passed.
+A join whose handler's own event never came expires without running it.
 Tasks are named ``<kind>:<detail>`` and run by the handler registered for
 their kind (callbacks register theirs).
 """
@@ -10,17 +11,18 @@ their kind (callbacks register theirs).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import structlog
-
 from agentkit.bot import Bot, Listener
 from agentkit.context import Context
-from agentkit.events import Event, is_routable, parse_event
+from agentkit.events import CallCompleted, Event, is_routable, parse_event
+from agentkit.logs import get_logger
+from agentkit.odygy.models import Call
 from agentkit.store.base import Job, JobSpec, JoinState, Store
 
-log = structlog.get_logger("agentkit.runtime")
+log = get_logger("agentkit.runtime")
 
 JOIN_TIMEOUT = "join-timeout"
 
@@ -36,6 +38,16 @@ class ContextFactory(Protocol):
         missing: tuple[str, ...] = (),
     ) -> Context[Any]: ...
 
+
+# Which of a handler's own events a finished call goes on to bring (docs/simulator.md);
+# the call's other events always come.
+_CALL_BRINGS: dict[str, Callable[[Call], bool]] = {
+    "call.answered": lambda call: call.answered_at is not None,
+    "voicemail.received": lambda call: call.direction == "inbound" and call.status == "voicemail",
+    "recording.ready": lambda call: call.recording,
+    "transcript.ready": lambda call: (call.recording or "transcript" in call.ai_features
+                                      or call.status == "voicemail"),
+}
 
 TaskHandler = Callable[[Job, Event], Awaitable[list[JobSpec]]]
 RouteHook = Callable[[Event], list[JobSpec]]
@@ -124,7 +136,10 @@ class Dispatcher:
         if set(listener.event_types) <= set(state.events):
             await self._fire(bot, listener, key, state, job)
             return []
-        log.info("join.waiting", handler=listener.name, have=sorted(state.events))
+        # Without the handler's own event the wait may come to nothing (an answered call
+        # brings no voicemail): not yet a step of the handler's.
+        waits = log.info if listener.event_type in state.events else log.debug
+        waits("join.waiting", handler=listener.name, have=sorted(state.events))
         timeout_at = datetime.now(UTC) + listener.join_timeout
         return [
             JobSpec("task", event.id, bot=bot.name, name=f"{JOIN_TIMEOUT}:{listener.name}",
@@ -140,11 +155,35 @@ class Dispatcher:
         if state is None or state.fired:
             return []
         if listener.event_type not in state.events:
-            log.warning("join.expired", handler=listener.name, have=sorted(state.events),
-                        reason=f"{listener.event_type} never arrived")
+            if await self._call_brings(listener, event.call_id):
+                log.warning("join.expired", handler=listener.name, have=sorted(state.events),
+                            reason=f"{listener.event_type} never arrived")
+            else:
+                log.debug("join.expired", handler=listener.name, have=sorted(state.events),
+                          reason=f"the call brought this handler no {listener.event_type}")
             return []
         await self._fire(bot, listener, state.key, state, job)
         return []
+
+    async def _call_brings(self, listener: Listener, call_id: str | None) -> bool:
+        """Whether the call should have brought the handler its own event.
+
+        Its ``call.completed`` tells: a voicemail follows only an inbound call that ended
+        in voicemail, a recording only a recorded call; a call the handler's filters
+        refuse brings it nothing. Without ``call.completed`` there is no telling: yes.
+        """
+        completed_id = await self._store.call_completed_event(call_id) if call_id else None
+        stored = await self._store.get_event(completed_id) if completed_id else None
+        completed = parse_event(stored.body, internal=True) if stored is not None else None
+        if not isinstance(completed, CallCompleted):
+            return True
+        if listener.event_type == completed.type:
+            return listener.wants(completed)
+        # Status is left out: it is the status of the handler's own event, not the call's.
+        if not replace(listener.filters, status=frozenset()).accepts(completed):
+            return False
+        brings = _CALL_BRINGS.get(listener.event_type)
+        return brings is None or brings(completed.data)
 
     async def _fire(
         self, bot: Bot, listener: Listener, key: str, state: JoinState, job: Job

@@ -15,11 +15,10 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import structlog
-
 from agentkit.errors import ConfigError
+from agentkit.logs import get_logger
 
-log = structlog.get_logger("agentkit.runtime")
+log = get_logger("agentkit.runtime")
 
 
 class RetentionStore(Protocol):

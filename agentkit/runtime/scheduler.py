@@ -13,14 +13,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-import structlog
-
 from agentkit.actions.hours import BusinessHours
 from agentkit.bot import Bot, Listener
 from agentkit.events import SCHEDULE_ID_PREFIX, internal_body
+from agentkit.logs import get_logger
 from agentkit.store.base import NewEvent, Store, StoreError
 
-log = structlog.get_logger("agentkit.runtime")
+log = get_logger("agentkit.runtime")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -25,12 +25,13 @@ import structlog
 
 from agentkit.events import parse_event
 from agentkit.llm.usage import Usage
+from agentkit.logs import get_logger
 from agentkit.metrics import Metrics
 from agentkit.runtime.dispatch import Dispatcher
 from agentkit.runtime.failures import is_transient
 from agentkit.store.base import BotRun, Job, JobSpec, Store, StoreError
 
-log = structlog.get_logger("agentkit.runtime")
+log = get_logger("agentkit.runtime")
 
 # The model usage of the job running in this task; contexts built for it add to it.
 job_usage: ContextVar[Usage] = ContextVar("agentkit_job_usage")

@@ -34,8 +34,8 @@ from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]
-import structlog
 
+from agentkit.logs import get_logger
 from agentkit.odygy.ratelimit import RateLimits
 from agentkit.store.base import StoreError, StoreUnavailable
 from agentkit.store.postgres import keep_session
@@ -43,7 +43,7 @@ from agentkit.store.postgres import keep_session
 if TYPE_CHECKING:
     from agentkit.store.base import Store
 
-log = structlog.get_logger("agentkit.ratelimit")
+log = get_logger("agentkit.ratelimit")
 
 # Longer than a call creation may hold its slot without renewal: the client's
 # request timeout (10 s) plus a wait for a token. Renewed every third of it.

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import structlog
-
+from agentkit.logs import get_logger
 from agentkit.store.base import NewEvent, Store, StoreError, StoreUnavailable
 
-log = structlog.get_logger("agentkit.store")
+log = get_logger("agentkit.store")
 
 
 class EventWriter:
