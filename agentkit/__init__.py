@@ -3,7 +3,12 @@
 What is promised is what this module exports; everything else is internal.
 """
 
-from agentkit.bot import Bot, BotDefinitionError
+from agentkit.actions.callbacks import CallbackResult
+from agentkit.actions.hours import BusinessHours
+from agentkit.actions.notify import ChatMessage
+from agentkit.actions.policy import DialPolicy, PolicyDecision, to_e164
+from agentkit.actions.toolkit import Actions
+from agentkit.bot import Bot, BotDefinitionError, CallbackPolicy, Escalation, Team, Urgency
 from agentkit.context import Context
 from agentkit.errors import (
     AgentkitError,
@@ -24,24 +29,44 @@ from agentkit.errors import (
 )
 from agentkit.events import (
     CallAnswered,
+    CallbackEnded,
+    CallbackOutcome,
     CallCompleted,
     CallEvent,
     CallInitiated,
     Event,
     NumberPorted,
     RecordingReady,
+    Requested,
+    ScheduleChanged,
     TranscriptReady,
     UnknownEvent,
     UnreadableEvent,
     VoicemailReceived,
 )
+from agentkit.history import History
+from agentkit.llm import (
+    Classification,
+    Decision,
+    LlmError,
+    LlmInvalidAnswer,
+    LlmTasks,
+    LlmUnavailable,
+    PromptError,
+    Usage,
+)
 from agentkit.odygy import NOT_GIVEN, ClientStats, OdygyClient, Paginator, RateLimits, RetryPolicy
+from agentkit.odygy.models import Call, CallFlow, Number, Transcript, TranscriptSegment, User
+from agentkit.redact import mask_payment_data, mask_segments
 from agentkit.settings import Settings
+from agentkit.store.base import ActionRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
     "NOT_GIVEN",
+    "ActionRecord",
+    "Actions",
     "AgentkitError",
     "ApiConnectionError",
     "ApiError",
@@ -51,31 +76,62 @@ __all__ = [
     "BadRequestError",
     "Bot",
     "BotDefinitionError",
+    "BusinessHours",
+    "Call",
     "CallAnswered",
     "CallCompleted",
     "CallEvent",
+    "CallFlow",
     "CallInitiated",
     "CallOutcomeUnknownError",
+    "CallbackEnded",
+    "CallbackOutcome",
+    "CallbackPolicy",
+    "CallbackResult",
+    "ChatMessage",
+    "Classification",
     "ClientStats",
     "ConfigError",
     "ConflictError",
     "Context",
+    "Decision",
+    "DialPolicy",
+    "Escalation",
     "Event",
+    "History",
     "InternalServerError",
+    "LlmError",
+    "LlmInvalidAnswer",
+    "LlmTasks",
+    "LlmUnavailable",
     "NotFoundError",
+    "Number",
     "NumberPorted",
     "OdygyClient",
     "Paginator",
     "PermissionDeniedError",
+    "PolicyDecision",
+    "PromptError",
     "RateLimitError",
     "RateLimits",
     "RecordingReady",
     "RequestValidationError",
+    "Requested",
     "RetryPolicy",
+    "ScheduleChanged",
     "Settings",
+    "Team",
+    "Transcript",
     "TranscriptReady",
+    "TranscriptSegment",
     "UnknownEvent",
     "UnreadableEvent",
+    "Urgency",
+    "Usage",
+    "User",
     "VoicemailReceived",
     "__version__",
+    "mask_payment_data",
+    "mask_segments",
+    "to_e164",
 ]

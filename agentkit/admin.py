@@ -1,4 +1,4 @@
-"""Operator commands on a deployment's store: the do-not-call list, the calls switch, erasure.
+"""Operator commands on a deployment's store: do-not-call, the calls switch, erasure, dead letters.
 
 Each works on the store every process of the deployment shares, so a change
 holds for all of its workers at once; the calls switch tells the chat channel.
@@ -122,4 +122,37 @@ async def erase_command(args: argparse.Namespace) -> int:
     async with opened_store(settings) as store:
         removed = await erase(store, number, requested_by=getpass.getuser())
     print(json.dumps({"number": number, "removed": removed}))
+    return 0
+
+
+async def dead_command(args: argparse.Namespace) -> int:
+    """``agentkit dead [--bot B] [--json]``, ``--retry ID ...`` or ``--retry-all BOT``."""
+    settings = operator_settings()
+    async with opened_store(settings) as store:
+        dead = await store.jobs_in_state("dead", limit=max(args.limit, 1) if not (
+            args.retry or args.retry_all) else 10_000)
+        if args.retry or args.retry_all:
+            wanted = set(args.retry or ()) if args.retry else {
+                job.id for job in dead if job.bot == args.retry_all}
+            if not wanted:
+                print(f"no dead jobs of bot {args.retry_all!r}" if args.retry_all
+                      else "no job ids given")
+                return 1 if args.retry else 0
+            missing = [job_id for job_id in sorted(wanted) if not await store.retry_dead(job_id)]
+            for job_id in sorted(wanted - set(missing)):
+                print(f"job {job_id}: queued again")
+            for job_id in missing:
+                print(f"job {job_id}: not a dead job (it may have been retried already)")
+            return 1 if missing else 0
+        shown = [job for job in dead if args.bot is None or job.bot == args.bot][: args.limit]
+        if args.json:
+            print(json.dumps([{"id": j.id, "kind": j.kind, "bot": j.bot, "name": j.name,
+                               "event_id": j.event_id, "attempts": j.attempts,
+                               "error": j.last_error} for j in shown]))
+        elif not shown:
+            print("no dead letters")
+        else:
+            for j in shown:
+                print(f"job {j.id}  {j.bot or j.kind}  event {j.event_id}  "
+                      f"after {j.attempts} attempt(s): {(j.last_error or '')[:200]}")
     return 0

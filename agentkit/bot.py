@@ -16,22 +16,33 @@ loaded, with a message that says how to fix it; nothing warns and carries on.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import sys
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, cast, get_args, get_origin
+
+from pydantic import BaseModel
 
 from agentkit.errors import ConfigError
+from agentkit.events import (
+    EVENT_CLASSES,
+    INTERNAL_EVENT_CLASSES,
+    CallbackEnded,
+    Event,
+    event_type_of,
+)
 from agentkit.odygy.models import EVENT_TYPES, CallStatus, Role, check_e164
 
 if TYPE_CHECKING:
     from agentkit.actions.hours import BusinessHours
     from agentkit.actions.policy import DialPolicy
-    from agentkit.context import Context
-    from agentkit.events import Event
 
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,62}$")
 CALL_STATUSES: tuple[str, ...] = get_args(CallStatus)
@@ -39,13 +50,65 @@ ROLES: tuple[str, ...] = get_args(Role)
 Urgency = Literal["low", "normal", "high", "urgent"]
 URGENCIES: tuple[str, ...] = get_args(Urgency)
 
-HandlerFn = Callable[["Context[Any]"], Awaitable[None]]
+# A handler takes one Context; typed loosely here so that bot.py need not import context.py.
+HandlerFn = Callable[[Any], Awaitable[None]]
 H = TypeVar("H", bound=HandlerFn)
 T = TypeVar("T", bound=Callable[..., Awaitable[Any]])
+EventSpec = str | type[Event]
+
+# Which field of an event's ``data`` each filter reads.
+FILTER_FIELDS: dict[str, str] = {
+    "direction": "direction",
+    "status": "status",
+    "number": "to",
+    "mailbox": "mailbox_id",
+    "user": "user_id",
+}
+_PACKAGE = Path(__file__).resolve().parent
 
 
 class BotDefinitionError(ConfigError):
-    """A bot is declared wrongly; the message says how to fix it."""
+    """A bot is declared wrongly; the message names the file and line and says how to fix it."""
+
+    def __init__(self, problem: str, *, where: tuple[str, int] | None = None) -> None:
+        self.problem = problem
+        self.file, self.line = where or _definition_site()
+        super().__init__(f"{self.file}:{self.line}: {problem}" if self.file else problem)
+
+
+def _definition_site() -> tuple[str, int]:
+    """The file and line of the bot author's code that is being run: the first frame
+    outside agentkit (and outside code that dataclasses or importlib generate)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith("<") and not _inside_agentkit(name):
+            return _shown(name), frame.f_lineno
+        frame = frame.f_back
+    return "", 0
+
+
+def _inside_agentkit(filename: str) -> bool:
+    try:
+        return Path(filename).resolve().is_relative_to(_PACKAGE)
+    except (OSError, ValueError):
+        return False
+
+
+def _shown(filename: str) -> str:
+    """A path as a person reads it: relative to the working folder when inside it."""
+    path = Path(filename)
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except (OSError, ValueError):
+        return str(path)
+
+
+def _handler_site(handler: Any) -> tuple[str, int] | None:
+    code = getattr(handler, "__code__", None)
+    if code is None:
+        return None
+    return _shown(code.co_filename), code.co_firstlineno
 
 
 @dataclass(frozen=True)
@@ -121,7 +184,7 @@ class Filters:
     user: str | None = None
 
     def accepts(self, event: Event) -> bool:
-        """Whether the event passes; a filter on a field the event lacks lets it pass."""
+        """Whether the event passes (``Bot.on`` refuses a filter its event type lacks)."""
         data = getattr(event, "data", None)
         for wanted, attribute in (
             (self.direction, "direction"),
@@ -168,11 +231,13 @@ class Listener:
 class Bot:
     """A bot: its name, its settings, and the handlers it runs on phone.systems events.
 
-    Settings left unset fall back to the deployment's (AGENTKIT_MODEL,
-    AGENTKIT_BUSINESS_HOURS, ...). ``prompts`` is a folder searched before the
-    project's prompts/; ``prompt_names`` maps a task to another template;
-    ``templates`` names the templates the bot renders by name, so that
-    ``agentkit check`` can find them missing before start-up.
+    Options left unset fall back to the deployment's (AGENTKIT_MODEL,
+    AGENTKIT_BUSINESS_HOURS, ...). ``settings`` is the bot's own configuration,
+    a pydantic model instance that handlers read as ``ctx.settings``.
+    ``prompts`` is a folder searched before the project's prompts/;
+    ``prompt_names`` maps a task to another template; ``templates`` names the
+    templates the bot renders by name, so that ``agentkit check`` can find them
+    missing before start-up.
     """
 
     def __init__(
@@ -183,18 +248,24 @@ class Bot:
         business_hours: str | None = None,
         model: str | None = None,
         prompts: str | Path | None = None,
-        prompt_names: Mapping[str, str] | None = None,
+        prompt_names: dict[str, str] | None = None,
         templates: Sequence[str] = (),
         use_platform_ai: bool = True,
         dial_policy: DialPolicy | None = None,
         callbacks: CallbackPolicy | None = None,
         escalation: Escalation | None = None,
-        settings: Mapping[str, Any] | None = None,
+        settings: BaseModel | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise BotDefinitionError(
                 f"bot name {name!r} must be lower-case letters, digits, '-' or '_', "
                 "starting with a letter (at most 63 characters)"
+            )
+        if settings is not None and not isinstance(settings, BaseModel):
+            raise BotDefinitionError(
+                f"bot {name!r}: settings= takes an instance of a pydantic model "
+                "(class MySettings(BaseModel): ...; Bot(..., settings=MySettings())), "
+                f"not a {type(settings).__name__}"
             )
         from agentkit.actions.hours import BusinessHours
         from agentkit.actions.policy import DialPolicy
@@ -216,7 +287,7 @@ class Bot:
         self.dial_policy = dial_policy or DialPolicy()
         self.callbacks = callbacks or CallbackPolicy()
         self.escalation = escalation or Escalation()
-        self.settings = dict(settings or {})
+        self.settings = settings
         self.listeners: list[Listener] = []
         self.callback_listeners: list[HandlerFn] = []
         self.model_tasks: dict[str, Callable[..., Awaitable[Any]]] = {}
@@ -226,9 +297,9 @@ class Bot:
 
     def on(
         self,
-        event_type: str,
+        event_type: EventSpec,
         *,
-        join: str | Sequence[str] = (),
+        join: EventSpec | Sequence[EventSpec] = (),
         join_timeout: timedelta | float = timedelta(minutes=10),
         direction: Literal["inbound", "outbound"] | None = None,
         status: str | Iterable[str] | None = None,
@@ -238,17 +309,21 @@ class Bot:
     ) -> Callable[[H], H]:
         """Run the decorated coroutine function for ``event_type`` events that pass the filters.
 
-        With ``join``, it runs once per call, when the event and every joined
-        type have arrived (in any order), or ``join_timeout`` after the first
-        of them with what has arrived; ``ctx.joined`` and ``ctx.missing`` tell.
+        ``event_type`` is an event class (``VoicemailReceived``) or its type
+        string ("voicemail.received"). With ``join``, it runs once per call,
+        when the event and every joined type have arrived (in any order), or
+        ``join_timeout`` after the first of them with what has arrived;
+        ``ctx.joined`` and ``ctx.missing`` tell.
         """
-        joined = (join,) if isinstance(join, str) else tuple(join)
-        self._known(event_type, "event type")
-        for other in joined:
+        primary = self._known(event_type, "event type")
+        joins = join if isinstance(join, (str, type)) else tuple(join)
+        joined = tuple(
             self._known(other, "join type")
-        if event_type in joined or len(set(joined)) != len(joined):
+            for other in ((joins,) if isinstance(joins, (str, type)) else joins)
+        )
+        if primary in joined or len(set(joined)) != len(joined):
             raise BotDefinitionError(
-                f"bot {self.name!r}: join= repeats an event type ({event_type}, {joined})"
+                f"bot {self.name!r}: join= repeats an event type ({primary}, {joined})"
             )
         timeout = (
             join_timeout if isinstance(join_timeout, timedelta)
@@ -256,12 +331,15 @@ class Bot:
         )
         if timeout <= timedelta(0):
             raise BotDefinitionError(f"bot {self.name!r}: join_timeout must be positive")
+        given = {"direction": direction, "status": status, "number": number,
+                 "mailbox": mailbox, "user": user}
+        self._check_filter_fields(primary, [k for k, v in given.items() if v is not None])
         filters = self._filters(direction, status, number, mailbox, user)
 
         def register(handler: H) -> H:
-            name = self._check_handler(handler, event_type)
+            name = self._check_handler(handler, primary, EVENT_CLASSES[primary])
             self.listeners.append(
-                Listener(event_type, handler, name, joined, timeout, filters)
+                Listener(primary, handler, name, joined, timeout, filters)
             )
             return handler
 
@@ -270,17 +348,20 @@ class Bot:
     def after_callback(self, handler: H) -> H:
         """Run the decorated coroutine function when one of this bot's callbacks ends.
 
-        ``ctx.callback`` says how: reached, unreached after its attempts,
-        cancelled (the caller was reached meanwhile) or failed.
+        The handler takes a ``Context[CallbackEnded]``: ``ctx.event.data`` says
+        how the callback ended (reached, unreached after its attempts,
+        cancelled because the caller was reached meanwhile, refused, expired or
+        failed) and ``ctx.event.origin`` is the event it was asked for on.
         """
-        self._check_handler(handler, "callback outcomes")
+        self._check_handler(handler, "callback outcomes", CallbackEnded)
         self.callback_listeners.append(handler)
         return handler
 
     def on_schedule(self, hours: str | None = None) -> Callable[[H], H]:
         """Run the decorated coroutine function when ``hours`` open and when they close.
 
-        ``hours`` defaults to the bot's business hours, then the deployment's.
+        The handler takes a ``Context[ScheduleChanged]``. ``hours`` defaults to
+        the bot's business hours, then the deployment's.
         ``ctx.event.data.state`` is "open" or "closed". It also runs once at
         start-up for the state the hours are in, so a restart never misses one.
         Several worker processes run it once between them.
@@ -293,7 +374,8 @@ class Bot:
             raise BotDefinitionError(f"bot {self.name!r}: on_schedule: {exc}") from None
 
         def register(handler: H) -> H:
-            name = self._check_handler(handler, "a schedule")
+            name = self._check_handler(handler, "a schedule",
+                                       INTERNAL_EVENT_CLASSES["agentkit.schedule"])
             self.listeners.append(
                 Listener("agentkit.schedule", handler, name, schedule=schedule, scheduled=True)
             )
@@ -304,10 +386,10 @@ class Bot:
     def on_request(self, name: str) -> Callable[[H], H]:
         """Run the decorated coroutine function when an operator asks for ``name``.
 
-        ``agentkit request BOT NAME [--arg key=value]``; the arguments are in
-        ``ctx.event.data.args``.
+        The handler takes a ``Context[Requested]``. ``agentkit request BOT NAME
+        [--arg key=value]``; the arguments are in ``ctx.event.data.args``.
         """
-        if not re.fullmatch(r"[a-z][a-z0-9_\-]{0,62}", name):
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_\-]{0,62}", name):
             raise BotDefinitionError(
                 f"bot {self.name!r}: request name {name!r} must be lower-case letters, "
                 "digits, '-' or '_'"
@@ -316,7 +398,8 @@ class Bot:
             raise BotDefinitionError(f"bot {self.name!r} already answers request {name!r}")
 
         def register(handler: H) -> H:
-            label = self._check_handler(handler, f"request {name}")
+            label = self._check_handler(handler, f"request {name}",
+                                        INTERNAL_EVENT_CLASSES["agentkit.request"])
             self.listeners.append(Listener("agentkit.request", handler, label, request=name))
             return handler
 
@@ -343,7 +426,8 @@ class Bot:
         if not inspect.iscoroutinefunction(task):
             raise BotDefinitionError(
                 f"bot {self.name!r}: model task {getattr(task, '__name__', task)!r} must be "
-                "declared with 'async def'"
+                "declared with 'async def'",
+                where=_handler_site(task),
             )
         self.model_tasks[task.__name__] = task
         return cast(T, task)
@@ -368,31 +452,127 @@ class Bot:
             "team": self.team.describe(),
             "business_hours": str(self.business_hours) if self.business_hours else None,
             "model": self.model,
+            "settings": type(self.settings).__name__ if self.settings is not None else None,
         }
 
     # checks
 
-    def _known(self, event_type: str, what: str) -> None:
-        if event_type not in EVENT_TYPES:
+    def _known(self, event_type: object, what: str) -> str:
+        """The type string of ``event_type`` (a class or a string), or why it is not one."""
+        names = ", ".join(EVENT_TYPES)
+        if isinstance(event_type, type) and issubclass(event_type, Event):
+            found = event_type_of(event_type)
+            if found is not None and found in EVENT_TYPES:
+                return found
+            if event_type is CallbackEnded or found in INTERNAL_EVENT_CLASSES:
+                raise BotDefinitionError(
+                    f"bot {self.name!r}: {event_type.__name__} is agentkit's own event: "
+                    f"use {_DECORATOR_OF.get(found or '', '@bot.after_callback')}, not @bot.on"
+                )
+            classes = ", ".join(cls.__name__ for cls in EVENT_CLASSES.values())
             raise BotDefinitionError(
-                f"bot {self.name!r}: unknown {what} {event_type!r}; "
-                f"use one of {', '.join(EVENT_TYPES)}"
+                f"bot {self.name!r}: {what} {event_type.__name__} is not one of the webhook "
+                f"event classes: use one of {classes}"
             )
+        if not isinstance(event_type, str):
+            raise BotDefinitionError(
+                f"bot {self.name!r}: {what} must be an event class (VoicemailReceived) or "
+                f"its type string ('voicemail.received'), not {event_type!r}"
+            )
+        if event_type in EVENT_TYPES:
+            return event_type
+        if event_type in _DECORATOR_OF:
+            raise BotDefinitionError(
+                f"bot {self.name!r}: {event_type!r} is agentkit's own event: use "
+                f"{_DECORATOR_OF[event_type]}, not @bot.on"
+            )
+        hint = _closest(event_type)
+        raise BotDefinitionError(
+            f"bot {self.name!r}: unknown {what} {event_type!r}"
+            + (f"; did you mean {hint}?" if hint else "")
+            + f" The event types are {names}."
+        )
 
-    def _check_handler(self, handler: Any, what: str) -> str:
+    def _check_filter_fields(self, event_type: str, given: list[str]) -> None:
+        data = EVENT_CLASSES[event_type].model_fields["data"].annotation
+        fields = set(getattr(data, "model_fields", {}))
+        usable = [k for k, attribute in FILTER_FIELDS.items() if attribute in fields]
+        for name in given:
+            if FILTER_FIELDS[name] not in fields:
+                raise BotDefinitionError(
+                    f"bot {self.name!r}: the filter {name}= can never apply to {event_type}: "
+                    f"its events have no {FILTER_FIELDS[name]} field. "
+                    + (f"Filters {event_type} takes: {', '.join(usable)}." if usable
+                       else f"{event_type} takes no filters.")
+                )
+
+    def _check_handler(self, handler: Any, what: str, event_class: type[Event]) -> str:
         label = getattr(handler, "__name__", repr(handler))
+        where = _handler_site(handler)
         if not inspect.iscoroutinefunction(handler):
             raise BotDefinitionError(
-                f"bot {self.name!r}: handler {label!r} for {what} must be declared with 'async def'"
+                f"bot {self.name!r}: handler {label!r} for {what} must be declared with "
+                "'async def'",
+                where=where,
             )
+        expected = f"Context[{event_class.__name__}]"
+        try:
+            parameters = list(inspect.signature(handler).parameters.values())
+        except (TypeError, ValueError):
+            parameters = []
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if len(parameters) != 1 or parameters[0].kind not in positional:
+            raise BotDefinitionError(
+                f"bot {self.name!r}: handler {label!r} must take exactly one parameter, the "
+                f"context: async def {label}(ctx: {expected}) -> None",
+                where=where,
+            )
+        self._check_annotation(handler, label, parameters[0], event_class, what, where)
         taken = {x.name for x in self.listeners} | {
             getattr(h, "__name__", "") for h in self.callback_listeners
         }
         if label in taken:
             raise BotDefinitionError(
-                f"bot {self.name!r} already has a handler named {label!r}; rename one"
+                f"bot {self.name!r} already has a handler named {label!r}; rename one",
+                where=where,
             )
-        return cast(str, label)
+        return label
+
+    def _check_annotation(
+        self,
+        handler: Any,
+        label: str,
+        parameter: inspect.Parameter,
+        event_class: type[Event],
+        what: str,
+        where: tuple[str, int] | None,
+    ) -> None:
+        """The handler's ``Context[...]`` must admit the events it is given."""
+        found = _annotation(handler, parameter)
+        if found is None:
+            return
+        origin, arguments = found
+        if origin != _CONTEXT:
+            raise BotDefinitionError(
+                f"bot {self.name!r}: handler {label!r} takes {origin}, but a handler "
+                f"takes the context: annotate it ctx: Context[{event_class.__name__}]",
+                where=where,
+            )
+        if arguments and not _admits(arguments[0], event_class):
+            raise BotDefinitionError(
+                f"bot {self.name!r}: handler {label!r} takes Context[{_name(arguments[0])}], but "
+                f"it runs for {what}, whose events are {event_class.__name__}: annotate it "
+                f"ctx: Context[{event_class.__name__}]",
+                where=where,
+            )
+        wanted = arguments[1] if len(arguments) > 1 else None
+        if isinstance(wanted, type) and not isinstance(self.settings, wanted):
+            have = type(self.settings).__name__ if self.settings is not None else "None"
+            raise BotDefinitionError(
+                f"bot {self.name!r}: handler {label!r} expects settings of type "
+                f"{wanted.__name__}, but the bot's settings= is {have}",
+                where=where,
+            )
 
     def _filters(
         self,
@@ -424,3 +604,66 @@ class Bot:
             mailbox=mailbox,
             user=user,
         )
+
+
+_DECORATOR_OF = {
+    "agentkit.schedule": "@bot.on_schedule",
+    "agentkit.request": "@bot.on_request",
+    "agentkit.callback_ended": "@bot.after_callback",
+}
+
+
+def _closest(word: str) -> str | None:
+    """The event type a mistyped one most likely meant (also from a class name)."""
+    by_class = {cls.__name__.lower(): name for name, cls in EVENT_CLASSES.items()}
+    key = word.strip().lower()
+    if key in by_class:
+        return by_class[key]
+    candidates = [*EVENT_TYPES, *by_class]
+    found = difflib.get_close_matches(key.replace("_", "."), candidates, n=1, cutoff=0.6)
+    return by_class.get(found[0], found[0]) if found else None
+
+
+_CONTEXT = "agentkit.context.Context"
+
+
+def _annotation(handler: Any, parameter: inspect.Parameter) -> tuple[str, tuple[Any, ...]] | None:
+    """What the parameter is annotated with, as (qualified name, type arguments); None when
+    it is not annotated or not resolvable yet (a name defined further down the module)."""
+    if parameter.annotation is inspect.Parameter.empty:
+        return None
+    try:
+        annotation = typing.get_type_hints(handler).get(parameter.name)
+    except Exception:
+        # A forward reference to a name not defined yet: read what the text says.
+        text = parameter.annotation
+        return _from_text(text, getattr(handler, "__globals__", {})) if isinstance(
+            text, str) else None
+    if annotation is None or annotation is Any:
+        return None
+    origin = get_origin(annotation) or annotation
+    name = f"{getattr(origin, '__module__', '')}.{getattr(origin, '__qualname__', '')}"
+    return (name if name == _CONTEXT else _name(annotation)), get_args(annotation)
+
+
+def _from_text(text: str, namespace: dict[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+    match = re.fullmatch(r"\s*(?:\w+\.)*Context\[\s*((?:\w+\.)*\w+)\s*(?:,.*)?\]\s*", text)
+    if match is None:
+        return None
+    found = namespace.get(match.group(1).rsplit(".", 1)[-1])
+    if isinstance(found, type) and issubclass(found, Event):
+        return _CONTEXT, (found,)
+    return None
+
+
+def _admits(wanted: Any, event_class: type[Event]) -> bool:
+    """Whether a ``Context[wanted]`` handler can take events of ``event_class``."""
+    if wanted is Any or isinstance(wanted, TypeVar):
+        return True
+    if get_origin(wanted) in (Union, types.UnionType):
+        return any(_admits(member, event_class) for member in get_args(wanted))
+    return isinstance(wanted, type) and issubclass(event_class, wanted)
+
+
+def _name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")

@@ -3,55 +3,67 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Generic
 
+from pydantic import BaseModel
 from structlog.typing import FilteringBoundLogger
+from typing_extensions import TypeVar
 
+from agentkit.actions.toolkit import Actions
+from agentkit.bot import Bot
 from agentkit.errors import NotFoundError
-from agentkit.events import Event
+from agentkit.events import CallbackEnded, CallbackOutcome, Event
+from agentkit.history import History
+from agentkit.llm import LlmTasks, Usage
+from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import Transcript
+from agentkit.settings import Settings
 
-if TYPE_CHECKING:
-    from agentkit.actions.toolkit import Actions, CallbackOutcome
-    from agentkit.bot import Bot
-    from agentkit.llm import LlmTasks, Usage
-    from agentkit.odygy.client import OdygyClient
-    from agentkit.settings import Settings
-    from agentkit.store.base import Store
-
-E = TypeVar("E", bound=Event)
+E = TypeVar("E", bound=Event, covariant=True)
+S = TypeVar("S", bound=BaseModel | None, default=None, covariant=True)
 
 
 @dataclass
-class Context(Generic[E]):
+class Context(Generic[E, S]):
     """The event a handler runs for, and what it may use to act on it.
+
+    ``Context[VoicemailReceived]`` for a bot without settings;
+    ``Context[VoicemailReceived, MySettings]`` when the bot has
+    ``settings=MySettings(...)``, read as ``ctx.settings``.
 
     ``llm`` asks the model (summarise, classify, extract, decide); ``actions``
     acts (callback, escalate, update_flow, notify), each action once per event
     however often the handler runs; ``api`` is the phone.systems client for
-    reads. ``attempt`` counts from 1: a handler runs again after a failure.
-    With a join, ``joined`` holds every event that arrived, by type, and
-    ``missing`` the types that had not when the join timed out.
+    reads; ``history`` reads what was done before. ``attempt`` counts from 1:
+    a handler runs again after a failure. With a join, ``joined`` holds every
+    event that arrived, by type, and ``missing`` the types that had not when
+    the join timed out.
     """
 
     event: E
     bot: Bot
+    settings: S
     api: OdygyClient
-    store: Store
+    history: History
     log: FilteringBoundLogger
     attempt: int
     llm: LlmTasks
     actions: Actions
     usage: Usage
-    settings: Settings
+    deployment: Settings
     joined: dict[str, Event] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
-    callback: CallbackOutcome | None = None
-    _transcript: Any = field(default=None, repr=False)
+    _transcript: Transcript | None = field(default=None, repr=False)
 
     @property
     def dry_run(self) -> bool:
-        return self.settings.dry_run
+        """Whether actions are only decided and logged (AGENTKIT_DRY_RUN=1)."""
+        return self.deployment.dry_run
+
+    @property
+    def callback(self) -> CallbackOutcome | None:
+        """How the callback ended, in an ``@bot.after_callback`` handler (``ctx.event.data``)."""
+        return self.event.data if isinstance(self.event, CallbackEnded) else None
 
     async def transcript(self) -> Transcript | None:
         """The call's transcript, or None when the call has none (yet)."""
@@ -63,4 +75,4 @@ class Context(Generic[E]):
                 self._transcript = await self.api.calls.transcript(call_id)
             except NotFoundError:
                 return None
-        return self._transcript if isinstance(self._transcript, Transcript) else None
+        return self._transcript

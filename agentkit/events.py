@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -181,6 +181,48 @@ class Requested(Event):
     data: RequestData
 
 
+CallbackOutcomeName = Literal[
+    "reached", "unreached", "cancelled", "refused", "failed", "expired"
+]
+
+
+class CallbackOutcome(BaseModel):
+    """How one of a bot's callbacks ended.
+
+    ``outcome``: reached; unreached after ``attempts``; cancelled (the caller
+    was reached meanwhile); refused (the dial policy stopped it); expired (it
+    could not be placed in time); failed. ``merged`` lists the requests folded
+    into this callback (several voicemails from one number).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    outcome: CallbackOutcomeName
+    to: str
+    attempts: int
+    call_ids: tuple[str, ...]
+    reason: str
+    origin_event_id: str
+    escalation: bool
+    merged: tuple[str, ...] = ()
+
+
+class CallbackEnded(Event):
+    """agentkit's own: one of a bot's callbacks ended (``@bot.after_callback``).
+
+    ``data`` says how; ``origin`` is the event the callback was asked for on.
+    """
+
+    type: Literal["agentkit.callback_ended"] = "agentkit.callback_ended"
+    data: CallbackOutcome
+    origin: Event
+
+    @property
+    def call_id(self) -> str | None:
+        return self.origin.call_id
+
+
 class UnknownEvent(Event):
     """An event type agentkit does not know: stored, acknowledged, not routed."""
 
@@ -218,6 +260,7 @@ INTERNAL_EVENT_CLASSES: dict[str, type[Event]] = {
     "agentkit.request": Requested,
 }
 INTERNAL_EVENT_TYPES: tuple[str, ...] = tuple(INTERNAL_EVENT_CLASSES)
+CALLBACK_ENDED = "agentkit.callback_ended"
 # The ids agentkit gives its own events; a delivery with one is refused, so that no
 # webhook can take the place of a schedule or an operator's request.
 SCHEDULE_ID_PREFIX = "evt_schedule_"
@@ -290,6 +333,13 @@ def internal_body(event_id: str, event_type: str, data: dict[str, Any]) -> bytes
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "data": data,
     }).encode()
+
+
+def event_type_of(cls: type[Event]) -> str | None:
+    """The ``type`` string an event class stands for, or None for a base class."""
+    field = cls.model_fields.get("type")
+    args = get_args(field.annotation) if field is not None else ()
+    return args[0] if len(args) == 1 and isinstance(args[0], str) else None
 
 
 def is_routable(event: Event) -> bool:

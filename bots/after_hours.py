@@ -13,44 +13,60 @@ undone with ``agentkit request after-hours revert --arg action=<its action key>`
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, Field
 
-from agentkit import Bot, Context
-from agentkit.actions.notify import ChatMessage
-from agentkit.actions.record import action_key
-from agentkit.odygy.models import CallFlow, Number
-from agentkit.store.base import ActionRecord
+from agentkit import (
+    ActionRecord,
+    Bot,
+    CallFlow,
+    ChatMessage,
+    Context,
+    Number,
+    Requested,
+    ScheduleChanged,
+)
 
 NIGHT_FLOW = "After hours"
 MAILBOX = "vm_after_hours"
 
-bot = Bot("after-hours", settings={"number": None, "night_flow": NIGHT_FLOW})
+
+
+class AfterHoursSettings(BaseModel):
+    """Which number switches, and to which flow."""
+
+    number: str | None = Field(
+        default=None, description="the number to switch, E.164; default: the account's first"
+    )
+    night_flow: str = Field(default=NIGHT_FLOW, description="the after-hours flow's name")
+
+
+bot = Bot("after-hours", settings=AfterHoursSettings())
+Ctx = Context[ScheduleChanged | Requested, AfterHoursSettings]
 
 
 @bot.on_schedule()
-async def follow_the_hours(ctx: Context[Any]) -> None:
+async def follow_the_hours(ctx: Context[ScheduleChanged, AfterHoursSettings]) -> None:
     await _switch(ctx, closed=ctx.event.data.state == "closed", why="business hours")
 
 
 @bot.on_request("close")
-async def close_now(ctx: Context[Any]) -> None:
+async def close_now(ctx: Context[Requested, AfterHoursSettings]) -> None:
     await _switch(ctx, closed=True, why=f"asked by {ctx.event.data.requested_by or 'operator'}")
 
 
 @bot.on_request("open")
-async def open_now(ctx: Context[Any]) -> None:
+async def open_now(ctx: Context[Requested, AfterHoursSettings]) -> None:
     await _switch(ctx, closed=False, why=f"asked by {ctx.event.data.requested_by or 'operator'}")
 
 
 @bot.on_request("revert")
-async def revert(ctx: Context[Any]) -> None:
+async def revert(ctx: Context[Requested, AfterHoursSettings]) -> None:
     """Put a number back in the flow a recorded switch (``--arg action=KEY``) took it from."""
     args = ctx.event.data.args
     key = str(args.get("action") or "")
     who = ctx.event.data.requested_by or "operator"
-    record = await ctx.store.get_action(key) if key else None
-    if (record is None or record.bot != ctx.bot.name or record.kind != "attach_number"
-            or record.state != "done"):
+    record = await ctx.history.action(key) if key else None
+    if record is None or record.kind != "attach_number" or record.state != "done":
         await _tell(ctx, f"Nothing reverted: {key or '(no action given)'}",
                     "give --arg action=<the action key of a switch this bot made>")
         return
@@ -78,7 +94,7 @@ async def revert(ctx: Context[Any]) -> None:
     ))
 
 
-async def _switch(ctx: Context[Any], *, closed: bool, why: str) -> None:
+async def _switch(ctx: Ctx, *, closed: bool, why: str) -> None:
     number = await _main_number(ctx)
     night = await _night_flow(ctx, create=closed)
     if closed:
@@ -103,27 +119,27 @@ async def _switch(ctx: Context[Any], *, closed: bool, why: str) -> None:
     ))
 
 
-def _key(ctx: Context[Any], name: str) -> str:
+def _key(ctx: Ctx, name: str) -> str:
     """The action-log key of this run's switch ``name``: what revert takes."""
-    return action_key(ctx.event.id, ctx.bot.name, "attach_number", name)
+    return ctx.actions.key("attach_number", name)
 
 
-async def _tell(ctx: Context[Any], title: str, text: str) -> None:
+async def _tell(ctx: Ctx, title: str, text: str) -> None:
     await ctx.actions.notify(ChatMessage(title=title, text=text, reference=ctx.event.id))
 
 
-async def _main_number(ctx: Context[Any]) -> Number:
+async def _main_number(ctx: Ctx) -> Number:
     numbers = await ctx.api.numbers.list().to_list()
-    wanted = ctx.bot.settings.get("number")
+    wanted = ctx.settings.number
     for number in numbers:
         if wanted is None or number.number == wanted:
             return number
     raise LookupError(f"the account has no number {wanted!r}: set the after-hours bot's number")
 
 
-async def _night_flow(ctx: Context[Any], *, create: bool) -> CallFlow | None:
+async def _night_flow(ctx: Ctx, *, create: bool) -> CallFlow | None:
     """The night flow; created when missing only if ``create`` (opening never creates it)."""
-    name = str(ctx.bot.settings.get("night_flow") or NIGHT_FLOW)
+    name = ctx.settings.night_flow
     for flow in await ctx.api.call_flows.list().to_list():
         if flow.name == name:
             return flow
@@ -135,14 +151,14 @@ async def _night_flow(ctx: Context[Any], *, create: bool) -> CallFlow | None:
     )
 
 
-async def _flow_name(ctx: Context[Any], flow_id: str) -> str:
+async def _flow_name(ctx: Ctx, flow_id: str) -> str:
     for flow in await ctx.api.call_flows.list().to_list():
         if flow.id == flow_id:
             return flow.name
     return flow_id
 
 
-async def _day_flow(ctx: Context[Any], number: Number, night: CallFlow | None) -> str | None:
+async def _day_flow(ctx: Ctx, number: Number, night: CallFlow | None) -> str | None:
     """The flow the number had before it was last switched to the night flow."""
     if night is None or number.call_flow_id != night.id:
         return number.call_flow_id
@@ -155,5 +171,5 @@ async def _day_flow(ctx: Context[Any], number: Number, night: CallFlow | None) -
     return str(before) if before else None
 
 
-async def _attach_records(ctx: Context[Any]) -> list[ActionRecord]:
-    return await ctx.store.actions_of_kind("attach_number", bot=ctx.bot.name)
+async def _attach_records(ctx: Ctx) -> list[ActionRecord]:
+    return await ctx.history.bot_actions("attach_number")

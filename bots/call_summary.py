@@ -14,10 +14,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agentkit import Bot, Context, TranscriptReady
-from agentkit.actions.notify import ChatMessage
-from agentkit.llm import LlmError, LlmTasks
-from agentkit.odygy.models import Call, Transcript
+from agentkit import (
+    Bot,
+    Call,
+    ChatMessage,
+    Context,
+    LlmError,
+    LlmTasks,
+    Transcript,
+    TranscriptReady,
+    mask_segments,
+)
 
 
 class FollowUp(BaseModel):
@@ -48,7 +55,7 @@ async def summarise(llm: LlmTasks, source: Transcript | str | None) -> CallSumma
     return await llm.extract(CallSummary, source)
 
 
-@bot.on("transcript.ready")
+@bot.on(TranscriptReady)
 async def post_summary(ctx: Context[TranscriptReady]) -> None:
     call = await ctx.api.calls.retrieve(ctx.event.data.call_id)
     if call.answered_at is None or call.status != "completed":
@@ -59,8 +66,10 @@ async def post_summary(ctx: Context[TranscriptReady]) -> None:
     result = await _summary(ctx, call, transcript)
     if result is None:
         await ctx.actions.notify(ChatMessage(
-            title=f"Call {call.from_} -> {call.to}", text="No summary: the model is unavailable.",
-            fields={"Duration": f"{call.duration} s"}, reference=call.id,
+            title=f"Call {call.from_} -> {call.to}",
+            text="No summary: the model is unavailable. The transcript begins and ends:",
+            fields={"Duration": f"{call.duration} s", **_excerpt(transcript)},
+            reference=call.id,
         ))
         return
     kept = [f for f in result.follow_ups if _backed(f, transcript)]
@@ -101,12 +110,25 @@ async def _summary(
         return await summarise(ctx.llm, transcript)
     except LlmError as exc:
         ctx.log.warning("summary.fallback", reason=type(exc).__name__)
+        ctx.llm.count_fallback(exc)
         if ai is not None and ai.summary:
             sentiment = ai.sentiment if ai.sentiment in ("positive", "neutral", "negative") \
                 else "neutral"
             return CallSummary(summary=ai.summary, sentiment=sentiment,
                                topics=list(ai.topics or []), follow_ups=[])
         return None
+
+
+def _excerpt(transcript: Transcript, width: int = 200) -> dict[str, str]:
+    """The transcript's first and last lines, masked, for a note without a summary."""
+    lines = [f"{s.speaker}: {text}" for s, text in zip(
+        transcript.segments, mask_segments([s.text for s in transcript.segments]), strict=True)]
+    if not lines:
+        return {}
+    cut = [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
+    if len(cut) == 1:
+        return {"First line": cut[0]}
+    return {"First line": cut[0], "Last line": cut[-1]}
 
 
 def _words(text: str) -> str:

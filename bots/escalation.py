@@ -18,10 +18,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agentkit import Bot, CallCompleted, Context
-from agentkit.bot import Escalation, Team
-from agentkit.llm import LlmError, LlmTasks
-from agentkit.odygy.models import Transcript
+from agentkit import (
+    Bot,
+    CallCompleted,
+    Context,
+    Escalation,
+    LlmError,
+    LlmTasks,
+    Team,
+    Transcript,
+    TranscriptReady,
+)
 
 Reason = Literal["strongly_negative", "complaint", "cancellation_threat", "legal"]
 
@@ -56,7 +63,7 @@ async def check(llm: LlmTasks, source: Transcript | str | None) -> EscalationChe
     return await llm.extract(EscalationCheck, source)
 
 
-@bot.on("call.completed", join="transcript.ready", join_timeout=15 * 60, direction="inbound",
+@bot.on(CallCompleted, join=TranscriptReady, join_timeout=15 * 60, direction="inbound",
         status=("completed", "voicemail"))
 async def maybe_escalate(ctx: Context[CallCompleted]) -> None:
     transcript = await ctx.transcript()
@@ -75,6 +82,7 @@ async def maybe_escalate(ctx: Context[CallCompleted]) -> None:
         found = await check(ctx.llm, transcript)
     except LlmError as exc:
         ctx.log.warning("escalation.fallback", reason=type(exc).__name__)
+        ctx.llm.count_fallback(exc)
         if call.ai is not None and call.ai.sentiment == "negative":
             await ctx.actions.escalate(reason="phone.systems rates the call strongly negative "
                                               "(not checked by the model)")

@@ -11,17 +11,25 @@ voicemail is called back (a person decides on the phone).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agentkit import Bot, Context, VoicemailReceived
-from agentkit.actions.callbacks import CallbackResult
-from agentkit.actions.notify import ChatMessage
-from agentkit.bot import CallbackPolicy, Team
-from agentkit.llm import LlmError, LlmTasks
-from agentkit.odygy.models import Transcript
-from agentkit.redact import mask_segments
+from agentkit import (
+    Bot,
+    CallbackEnded,
+    CallbackPolicy,
+    CallbackResult,
+    ChatMessage,
+    Context,
+    LlmError,
+    LlmTasks,
+    Team,
+    Transcript,
+    TranscriptReady,
+    VoicemailReceived,
+    mask_segments,
+)
 
 
 class VoicemailTriage(BaseModel):
@@ -67,7 +75,7 @@ async def triage(llm: LlmTasks, source: Transcript | str | None) -> VoicemailTri
     return await llm.extract(VoicemailTriage, source)
 
 
-@bot.on("voicemail.received", join="transcript.ready", join_timeout=15 * 60)
+@bot.on(VoicemailReceived, join=TranscriptReady, join_timeout=15 * 60)
 async def call_back(ctx: Context[VoicemailReceived]) -> None:
     voicemail = ctx.event.data
     transcript = await ctx.transcript()
@@ -82,6 +90,7 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
             found, model = await triage(ctx.llm, transcript), True
         except Exception as exc:
             # Whatever failed (the model, its answer, a prompt), a person decides on the phone.
+            ctx.llm.count_fallback(exc)
             ctx.log.warning("voicemail.fallback", reason=type(exc).__name__,
                             llm=isinstance(exc, LlmError))
             if words:
@@ -117,9 +126,8 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
 
 
 @bot.after_callback
-async def report_outcome(ctx: Context[Any]) -> None:
-    outcome = ctx.callback
-    assert outcome is not None
+async def report_outcome(ctx: Context[CallbackEnded]) -> None:
+    outcome = ctx.event.data
     words = {
         "reached": "reached",
         "unreached": f"not reached after {outcome.attempts} attempt(s)",

@@ -2,7 +2,8 @@ import pytest
 
 from agentkit.logs import configure_logging
 
-pytest_plugins = ["agentkit.testing.fixtures", "tests.stores"]
+# agentkit.testing.fixtures comes with agentkit's own pytest plugin (the pytest11 entry point).
+pytest_plugins = ["tests.stores"]
 
 
 @pytest.fixture(autouse=True, scope="session")

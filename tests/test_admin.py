@@ -117,3 +117,32 @@ async def test_erase_removes_the_number_and_records_it(tmp_path: Path) -> None:
         assert "+442079460999" not in json.dumps(record.detail)
     finally:
         await store.close()
+
+
+async def test_dead_lists_and_retries(tmp_path: Path) -> None:
+    """'agentkit dead' lists a dead letter with its error; --retry queues it again, once."""
+    store = await opened(tmp_path)
+    try:
+        await store.add_events([NewEvent(id="evt_1", type="call.completed",
+                                         created_at=datetime.now(UTC), call_id="cal_1",
+                                         body=b"{}", routable=True)])
+        (job,) = await store.lease("w1", 1, 30)
+        await store.dead_letter(job, "KeyError: 'callback_number'")
+    finally:
+        await store.close()
+    code, out, _ = await run(tmp_path, "dead", "--json")
+    assert code == 0
+    assert [(j["id"], j["event_id"], j["error"]) for j in out] == [
+        (job.id, "evt_1", "KeyError: 'callback_number'")]
+    code, out, _ = await run(tmp_path, "dead", "--retry", str(job.id))
+    assert code == 0 and "queued again" in out
+    code, out, _ = await run(tmp_path, "dead", "--retry", str(job.id))
+    assert code == 1 and "not a dead job" in out
+    store = await opened(tmp_path)
+    try:
+        (record,) = await store.jobs_for_event("evt_1")
+    finally:
+        await store.close()
+    assert (record.state, record.attempts) == ("pending", 0)
+    code, out, _ = await run(tmp_path, "dead")
+    assert code == 0 and "no dead letters" in out

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -32,17 +32,18 @@ import structlog
 
 from agentkit.actions.dialing import DialGate
 from agentkit.actions.hours import BusinessHours
-from agentkit.actions.record import ActionLog, action_key
+from agentkit.actions.record import ActionLog, Claim, Settle, action_key
 from agentkit.bot import Bot, Team, Urgency
 from agentkit.errors import AgentkitError, ApiStatusError
-from agentkit.events import CallCompleted, Event
+from agentkit.events import CallbackOutcome, CallbackOutcomeName, CallCompleted, Event
+from agentkit.logs import get_logger
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import FINAL_CALL_STATUSES, User
 from agentkit.odygy.resources._base import NOT_GIVEN
 from agentkit.redact import mask_payment_data
 from agentkit.store.base import ActionRecord, Job, JobSpec, PlacedCall, Store
 
-log = structlog.get_logger("agentkit.actions")
+log = get_logger("agentkit.actions")
 
 CALLBACK_TASK = "callback"
 OUTCOME_TASK = "callback-outcome"
@@ -58,7 +59,7 @@ _OPEN_STATES = ("scheduled", "placed", "retry_scheduled", "paused")
 
 Status = Literal["placed", "scheduled", "refused", "cancelled", "dry_run", "in_progress", "done",
                  "paused", "merged"]
-Outcome = Literal["reached", "unreached", "cancelled", "refused", "failed", "expired"]
+Outcome = CallbackOutcomeName
 
 
 class ActionError(AgentkitError):
@@ -77,21 +78,6 @@ class CallbackResult:
     number: str | None = None
     merged_into: str | None = None
     requests: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CallbackOutcome:
-    """How a callback ended, for ``after_callback`` handlers."""
-
-    key: str
-    outcome: Outcome
-    to: str
-    attempts: int
-    call_ids: tuple[str, ...]
-    reason: str
-    origin_event_id: str
-    escalation: bool
-    merged: tuple[str, ...] = ()
 
 
 AfterCallback = Callable[[Bot, Job, Event, CallbackOutcome], Awaitable[None]]
@@ -172,21 +158,28 @@ class Callbacks:
             "attempts": 0, "call_ids": [],
         }
         if refusal is not None or number is None:
-            claim = await record.claim(key, kind, detail)
-            if not claim.finished:
-                await record.settle(key, "failed", outcome="refused", reason=refusal)
+            noted = await record.note(key, kind, detail,
+                                      Settle("failed", "refused", {"reason": refusal}))
+            if noted.how == "noted":
                 log.warning("callback.refused", key=key, reason=refusal)
             return CallbackResult("refused", key, reason=refusal)
-        if record.dry_run:
-            await record.dry(key, kind, detail)
+        done = await record.perform(
+            key, kind, detail, lambda claim: self._open(claim, event, bot, number),
+            settle=None,  # settled when its calls end: see _finish
+        )
+        if done.how == "dry_run":
             return CallbackResult("dry_run", key, number=number)
-        claim = await record.claim(key, kind, detail)
-        if claim.finished:
-            merged_into = claim.record.detail.get("merged_into")
-            if merged_into:
-                return await self._merged(claim.record, str(merged_into))
-            return CallbackResult("done", key, reason=claim.record.detail.get("outcome"),
-                                  number=number)
+        if done.result is not None:
+            return done.result
+        merged_into = done.record.detail.get("merged_into")
+        if merged_into:
+            return await self._merged(done.record, str(merged_into))
+        return CallbackResult("done", key, reason=done.record.detail.get("outcome"),
+                              number=number)
+
+    async def _open(self, claim: Claim, event: Event, bot: Bot, number: str) -> CallbackResult:
+        """A callback claimed and not finished: joined to one open for the caller, or tried."""
+        key, kind = claim.record.key, claim.record.kind
         # When agentkit had the request: a callback that reached the caller after it
         # answers it (phone.systems' created_at has whole seconds only).
         stored = await self._store.get_event(event.id)
@@ -497,7 +490,7 @@ class Callbacks:
             # Its own job, so that a failing after_callback handler is retried alone.
             await self._store.add_jobs([
                 JobSpec("task", record.event_id, bot=bot.name,
-                        name=f"{AFTER_TASK}:{record.key}", payload=asdict(result))
+                        name=f"{AFTER_TASK}:{record.key}", payload=result.model_dump(mode="json"))
             ])
 
     async def run_after_callback(self, job: Job, event: Event) -> list[JobSpec]:
@@ -505,10 +498,8 @@ class Callbacks:
         bot = self._bots.get(job.bot or "")
         if bot is None:
             raise ActionError(f"{job.name}: its bot {job.bot!r} is not loaded")
-        payload = dict(job.payload)
-        payload["call_ids"] = tuple(payload.get("call_ids", ()))
-        payload["merged"] = tuple(payload.get("merged", ()))
-        await self._after_callback(bot, job, event, CallbackOutcome(**payload))
+        outcome = CallbackOutcome.model_validate(job.payload)
+        await self._after_callback(bot, job, event, outcome)
         return []
 
 

@@ -11,16 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
-from agentkit.actions.callbacks import CallbackOutcome, CallbackResult, Callbacks
+from agentkit.actions.callbacks import (
+    CallbackResult,
+    Callbacks,
+    caller_of,
+    number_called,
+)
 from agentkit.actions.flows import FlowChanges
-from agentkit.actions.notify import ChatMessage, Notifier
-from agentkit.actions.record import ActionLog
+from agentkit.actions.notify import ChatMessage, Delivery, Notifier
+from agentkit.actions.record import ActionLog, Settle
 from agentkit.bot import Bot, Team, Urgency
-from agentkit.events import Event
+from agentkit.events import CallbackOutcome, Event
+from agentkit.logs import get_logger
 
-log = structlog.get_logger("agentkit.actions")
+log = get_logger("agentkit.actions")
 
 __all__ = ["Actions", "CallbackOutcome", "CallbackResult"]
 
@@ -44,6 +48,11 @@ class Actions:
         self._callbacks = callbacks
         self._flows = flows
         self._notifier = notifier
+
+    def key(self, kind: str, name: str = "") -> str:
+        """The action-log key this run gives action ``kind`` (with ``name=``/``key=``): what a
+        chat note can quote and ``ctx.history.action`` or a revert request can find."""
+        return self._record.key(kind, name)
 
     async def callback(
         self,
@@ -83,7 +92,13 @@ class Actions:
             name=name, escalation=True,
         )
         if alert:
-            fields = {"Reason": reason, "Follow-up": result.status}
+            fields = {
+                "Caller": caller_of(self._event) or to or "unknown",
+                "Called": number_called(self._event) or "unknown",
+                "Call": self._event.call_id or "-",
+                "Reason": reason,
+                "Follow-up": result.status,
+            }
             if escalation.queue_id:
                 fields["Queue"] = escalation.queue_id
             if result.at is not None:
@@ -129,19 +144,17 @@ class Actions:
         """
         if isinstance(message, str):
             message = ChatMessage(title=self._bot.name, text=message, reference=self._event.id)
-        key = self._record.key("notify", name)
-        detail = {"title": message.masked().title}
-        if self._record.dry_run:
-            await self._record.dry(key, "notify", detail)
-            return True
-        claim = await self._record.claim(key, "notify", detail)
-        if claim.finished:
-            return claim.record.state == "done"
-        deliveries = await self._notifier.send(message)
-        failed = [d for d in deliveries if not d.ok]
-        await self._record.settle(
-            key, "failed" if failed else "done",
-            outcome="failed" if failed else "sent",
-            channels={d.channel: ("ok" if d.ok else d.error) for d in deliveries},
+        done = await self._record.perform(
+            self._record.key("notify", name), "notify", {"title": message.masked().title},
+            lambda _: self._notifier.send(message), settle=_delivered,
         )
-        return not failed
+        return done.how == "dry_run" or done.record.state == "done"
+
+
+def _delivered(deliveries: list[Delivery]) -> Settle:
+    """How a message went: done if every channel took it, else failed."""
+    failed = any(not d.ok for d in deliveries)
+    return Settle(
+        "failed" if failed else "done", "failed" if failed else "sent",
+        {"channels": {d.channel: ("ok" if d.ok else d.error) for d in deliveries}},
+    )

@@ -8,18 +8,11 @@ do tests and ``agentkit.testing``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
-from agentkit.actions.callbacks import (
-    AFTER_TASK,
-    CALLBACK_TASK,
-    OUTCOME_TASK,
-    CallbackOutcome,
-    Callbacks,
-)
+from agentkit.actions.callbacks import AFTER_TASK, CALLBACK_TASK, OUTCOME_TASK, Callbacks
 from agentkit.actions.dialing import DialGate, DialLimits
 from agentkit.actions.flows import FlowChanges
 from agentkit.actions.hours import BusinessHours
@@ -28,8 +21,11 @@ from agentkit.actions.record import ActionLog
 from agentkit.actions.toolkit import Actions
 from agentkit.bot import Bot
 from agentkit.context import Context
-from agentkit.events import Event
+from agentkit.events import CallbackEnded, CallbackOutcome, Event
+from agentkit.history import History
 from agentkit.llm import LlmClient, LlmConfig, LlmTasks, PromptLibrary, Usage
+from agentkit.logs import get_logger
+from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
 from agentkit.runtime.dispatch import Dispatcher
 from agentkit.runtime.worker import job_usage
@@ -38,7 +34,11 @@ from agentkit.store.base import Job, Store
 
 
 class BotEnvironment:
-    """The process-wide services bots use, and the contexts handlers get."""
+    """The process-wide services bots use, and the contexts handlers get.
+
+    ``metrics`` counts model calls and notifications of the notifier and model
+    client built here (not of those passed in).
+    """
 
     def __init__(
         self,
@@ -50,14 +50,16 @@ class BotEnvironment:
         prompts: str | Path = "./prompts",
         notifier: Notifier | None = None,
         llm: LlmClient | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.api = api
         self.store = store
         self.bots = list(bots)
         self.prompts = PromptLibrary.for_project(prompts)
-        self.notifier = notifier or Notifier.from_settings(settings)
-        self.llm = llm or LlmClient(LlmConfig.from_settings(settings), cache=store)
+        self.notifier = notifier or Notifier.from_settings(settings, metrics=metrics)
+        self.llm = llm or LlmClient(LlmConfig.from_settings(settings), cache=store,
+                                    metrics=metrics)
         self.hours = BusinessHours.parse(settings.business_hours)
         self.flows = FlowChanges(api, store)
         self.gate = DialGate(
@@ -109,29 +111,33 @@ class BotEnvironment:
         *,
         joined: dict[str, Event] | None = None,
         missing: tuple[str, ...] = (),
-    ) -> Context[Any]:
-        """The context of one handler run."""
+        acting_on: Event | None = None,
+    ) -> Context[Any, Any]:
+        """The context of one handler run; its actions are keyed by ``acting_on`` (default:
+        the event)."""
         usage = job_usage.get(None) or Usage()
-        bot_log = structlog.get_logger(f"agentkit.bots.{bot.name}")
+        bot_log = get_logger(f"agentkit.bots.{bot.name}")
         prompts = self.prompts.before(bot.prompts) if bot.prompts else self.prompts
+        keyed = acting_on or event
         return Context(
             event=event,
             bot=bot,
+            settings=bot.settings,
             api=self.api,
-            store=self.store,
+            history=History(self.store, self.api, event=keyed, bot=bot.name),
             log=bot_log,
             attempt=job.attempts,
             llm=LlmTasks(self.llm, prompts, model=bot.model or self.settings.model,
                          usage=usage, prompt_names=bot.prompt_names, log=bot_log,
                          use_platform=bot.use_platform_ai),
             actions=Actions(
-                record=ActionLog(self.store, event_id=event.id, bot=bot.name,
+                record=ActionLog(self.store, event_id=keyed.id, bot=bot.name,
                                  dry_run=self.settings.dry_run),
-                event=event, bot=bot, callbacks=self.callbacks, flows=self.flows,
+                event=keyed, bot=bot, callbacks=self.callbacks, flows=self.flows,
                 notifier=self.notifier,
             ),
             usage=usage,
-            settings=self.settings,
+            deployment=self.settings,
             joined=joined or {event.type: event},
             missing=missing,
         )
@@ -139,8 +145,12 @@ class BotEnvironment:
     async def _after_callback(
         self, bot: Bot, job: Job, event: Event, outcome: CallbackOutcome
     ) -> None:
-        context = self.context(event, bot, job)
-        context.callback = outcome
+        ended = CallbackEnded(
+            id=f"{event.id}:callback-ended:{outcome.key}", created_at=datetime.now(UTC),
+            raw_data={}, data=outcome, origin=event,
+        )
+        # Actions stay keyed by the event the callback was asked for on, as before.
+        context = self.context(ended, bot, job, acting_on=event)
         for handler in bot.callback_listeners:
             await handler(context)
 

@@ -20,6 +20,8 @@ LeaseKinds = Literal["all", "route", "work"]
 ActionState = Literal["started", "done", "failed"]
 DialRefusal = Literal["paused", "do_not_call", "number_cap", "daily_max"]
 CALLS_PAUSED = "calls_paused"
+# How the dispatcher names a join's timer task (runtime/dispatch.py, JOIN_TIMEOUT).
+JOIN_TIMER_PREFIX = "join-timeout:"
 
 
 class StoreError(AgentkitError):
@@ -281,12 +283,18 @@ class Store(abc.ABC):
         """Return an unfinished job (shutdown), not counting the interrupted attempt."""
 
     @abc.abstractmethod
+    async def retry_dead(self, job_id: int) -> bool:
+        """Put a dead job back in the queue, due now, its attempts counted afresh; False if
+        no dead job has that id."""
+
+    @abc.abstractmethod
     async def add_jobs(self, jobs: Sequence[JobSpec]) -> list[int]:
         """Add jobs outside any lease (delayed tasks); returns their ids."""
 
     @abc.abstractmethod
     async def job_counts(self) -> dict[str, int]:
-        """How many jobs are in each state."""
+        """How many jobs are in each state; a join timer not yet due is no job to do, and
+        is left out of ``pending``."""
 
     @abc.abstractmethod
     async def jobs_for_event(self, event_id: str) -> list[JobRecord]: ...
@@ -336,6 +344,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def actions_for_event(self, event_id: str) -> list[ActionRecord]: ...
+
+    @abc.abstractmethod
+    async def actions_for_call(self, call_id: str) -> list[ActionRecord]:
+        """The actions taken on any event of a call, oldest first."""
 
     @abc.abstractmethod
     async def actions_of_kind(

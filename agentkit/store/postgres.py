@@ -26,6 +26,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from agentkit.store.base import (
     CALLS_PAUSED,
+    JOIN_TIMER_PREFIX,
     ActionRecord,
     ActionState,
     BotRun,
@@ -529,6 +530,14 @@ class PostgresStore(Store):
             "last_error = $1, updated_at = now()", error,
         )
 
+    async def retry_dead(self, job_id: int) -> bool:
+        revived = await self._write_one(lambda conn: conn.fetchval(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), lease_owner = NULL, "
+            "lease_expires_at = NULL, updated_at = now() WHERE id = $1 AND state = 'dead' "
+            "RETURNING true", job_id,
+        ))
+        return bool(revived)
+
     async def hand_back(self, job: Job) -> bool:
         return await self._guarded(
             job, "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, "
@@ -562,9 +571,10 @@ class PostgresStore(Store):
         return [ids[key] for key in keys]
 
     async def job_counts(self) -> dict[str, int]:
-        rows = await self._read(
-            lambda c: c.fetch("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-        )
+        rows = await self._read(lambda c: c.fetch(
+            "SELECT state, COUNT(*) FROM jobs WHERE NOT (state = 'pending' AND run_at > now() "
+            "AND kind = 'task' AND starts_with(name, $1)) GROUP BY state", JOIN_TIMER_PREFIX,
+        ))
         counts = {"pending": 0, "running": 0, "done": 0, "dead": 0}
         counts.update({r[0]: int(r[1]) for r in rows})
         return counts
@@ -656,6 +666,14 @@ class PostgresStore(Store):
             f"SELECT {_ACTION_COLUMNS} FROM actions WHERE key = $1", key
         ))
         return None if row is None else _action(row)
+
+    async def actions_for_call(self, call_id: str) -> list[ActionRecord]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE event_id IN "
+            "(SELECT id FROM events WHERE call_id = $1) ORDER BY created_at, key",
+            call_id,
+        ))
+        return [_action(row) for row in rows]
 
     async def actions_for_event(self, event_id: str) -> list[ActionRecord]:
         rows = await self._read(lambda c: c.fetch(

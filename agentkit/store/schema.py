@@ -166,6 +166,10 @@ SQLITE_MIGRATIONS: list[str] = [
         claimed_at REAL NOT NULL
     );
     """,
+    # 9: a call's events found by call id (``ctx.history.actions()``: this call's actions)
+    """
+    CREATE INDEX events_by_call ON events (call_id) WHERE call_id IS NOT NULL;
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -328,6 +332,10 @@ POSTGRES_MIGRATIONS: list[str] = [
         name TEXT PRIMARY KEY,
         claimed_at TIMESTAMPTZ NOT NULL
     );
+    """,
+    # a call's events found by call id
+    """
+    CREATE INDEX events_by_call ON events (call_id) WHERE call_id IS NOT NULL;
     """,
 ]
 

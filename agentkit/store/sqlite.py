@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from agentkit.store.base import (
     CALLS_PAUSED,
+    JOIN_TIMER_PREFIX,
     ActionRecord,
     ActionState,
     BotRun,
@@ -352,6 +353,14 @@ class SqliteStore(Store):
             "lease_expires_at = NULL, last_error = ?, updated_at = ?", (error, now),
         ))
 
+    async def retry_dead(self, job_id: int) -> bool:
+        now = self._clock()
+        return await self._write(lambda db: db.execute(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, lease_owner = NULL, "
+            "lease_expires_at = NULL, updated_at = ? WHERE id = ? AND state = 'dead'",
+            (now, now, job_id),
+        ).rowcount == 1)
+
     async def hand_back(self, job: Job) -> bool:
         now = self._clock()
         return await self._write(lambda db: _guarded(
@@ -398,9 +407,12 @@ class SqliteStore(Store):
         ).rowcount == 1)
 
     async def job_counts(self) -> dict[str, int]:
-        rows = await self._read(
-            lambda db: db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
-        )
+        now = self._clock()
+        rows = await self._read(lambda db: db.execute(
+            "SELECT state, COUNT(*) FROM jobs WHERE NOT (state = 'pending' AND run_at > ? "
+            "AND kind = 'task' AND substr(name, 1, ?) = ?) GROUP BY state",
+            (now, len(JOIN_TIMER_PREFIX), JOIN_TIMER_PREFIX),
+        ).fetchall())
         counts = {"pending": 0, "running": 0, "done": 0, "dead": 0}
         counts.update({state: int(n) for state, n in rows})
         return counts
@@ -473,6 +485,14 @@ class SqliteStore(Store):
 
     async def get_action(self, key: str) -> ActionRecord | None:
         return await self._read(lambda db: _action_by_key(db, key))
+
+    async def actions_for_call(self, call_id: str) -> list[ActionRecord]:
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE event_id IN "
+            "(SELECT id FROM events WHERE call_id = ?) ORDER BY created_at, key",
+            (call_id,),
+        ).fetchall())
+        return [_action(row) for row in rows]
 
     async def actions_for_event(self, event_id: str) -> list[ActionRecord]:
         rows = await self._read(lambda db: db.execute(

@@ -1,11 +1,15 @@
-"""Test helpers for agentkit and for bot authors: a running simulator, waits, fixtures.
+"""Test helpers for bot authors and for agentkit: a bot harness, a fake model, waits.
 
-Use the fixtures with ``pytest_plugins = ["agentkit.testing.fixtures"]`` in a conftest.
+``BotHarness`` runs bots end to end on loopback (docs/bots.md, "Testing a bot").
+Installed with agentkit, its pytest plugin provides the fixtures ``sim``,
+``odygy``, ``fake_llm`` and ``recorder`` and runs ``async def`` tests with no
+configuration.
 """
 
 from agentkit.testing.fake_llm import FakeLlm
 from agentkit.testing.fixtures import fast_sim_config
+from agentkit.testing.harness import BotHarness
 from agentkit.testing.recorder import HttpRecorder, Recorded
 from agentkit.testing.waiting import wait_until
 
-__all__ = ["FakeLlm", "HttpRecorder", "Recorded", "fast_sim_config", "wait_until"]
+__all__ = ["BotHarness", "FakeLlm", "HttpRecorder", "Recorded", "fast_sim_config", "wait_until"]

@@ -99,14 +99,14 @@ def test_callback_policy_checked() -> None:
         ({"direction": "sideways"}, "direction"),
         ({"status": "bored"}, "unknown call status"),
         ({"number": "0264 000 111"}, "number filter"),
-        ({"join": "voicemail.received"}, "repeats"),
+        ({"join": "call.completed"}, "repeats"),
         ({"join_timeout": 0}, "join_timeout"),
     ],
 )
 def test_filters_checked(filters: dict[str, Any], message: str) -> None:
     """Filters and joins that cannot match anything are refused."""
     with pytest.raises(BotDefinitionError, match=message):
-        Bot("b").on("voicemail.received", **filters)
+        Bot("b").on("call.completed", **filters)
 
 
 def test_filters_route_only_matching_events() -> None:

@@ -8,11 +8,17 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
-from agentkit import Bot, Context, VoicemailReceived
-from agentkit.actions.callbacks import CallbackOutcome
+from agentkit import (
+    Bot,
+    CallbackEnded,
+    CallbackOutcome,
+    CallbackPolicy,
+    Context,
+    LlmUnavailable,
+    Team,
+    VoicemailReceived,
+)
 from agentkit.actions.record import ActionLog
-from agentkit.bot import CallbackPolicy, Team
-from agentkit.llm import LlmUnavailable
 from agentkit.sim.config import Delivery
 from agentkit.testing import fast_sim_config, wait_until
 from agentkit.testing.harness import BotHarness
@@ -289,9 +295,8 @@ def outcome_bot(outcomes: list[CallbackOutcome], **settings: Any) -> Bot:
     bot = triage_bot(**settings)
 
     @bot.after_callback
-    async def heard(ctx: Context[Any]) -> None:
-        assert ctx.callback is not None
-        outcomes.append(ctx.callback)
+    async def heard(ctx: Context[CallbackEnded]) -> None:
+        outcomes.append(ctx.event.data)
 
     return bot
 

@@ -185,9 +185,28 @@ async def test_dead_model_says_no_summary(tmp_path: Path) -> None:
         (note,) = h.chat_messages()
         assert h.llm.requests
         assert await h.dead_jobs() == []
-    assert note["text"] == "No summary: the model is unavailable."
-    assert note["fields"] == {"Duration": "20 s"}
+    assert note["text"].startswith("No summary: the model is unavailable.")
+    assert note["fields"] == {
+        "Duration": "20 s",
+        "First line": "caller: Hi, I was charged twice for my March invoice.",
+        "Last line": "caller: Thank you, please email it to me.",
+    }
     assert note["reference"] == call_id
+
+
+async def test_no_summary_excerpt_is_masked(tmp_path: Path) -> None:
+    """The excerpt in a note without a model masks a card number the caller read out."""
+    card = [("caller", "My card is 4111 1111"), ("caller", "1111 1111"),
+            ("caller", "that is all.")]
+    async with harness(shipped("call_summary"), tmp_path) as h:
+        h.llm.fail_next(1000, status=503)
+        h.sim.inbound_call(CALLER, dialogue=card, recording=True)
+        await h.settle()
+        (note,) = h.chat_messages()
+    text = str(note)
+    assert "4111" not in text
+    assert "1111" not in text
+    assert note["fields"]["First line"].startswith("caller: My card is ")
 
 
 async def test_dead_model_falls_back_to_platform_ai(tmp_path: Path) -> None:
@@ -211,4 +230,5 @@ async def test_no_model_says_no_summary(tmp_path: Path) -> None:
         (note,) = h.chat_messages()
         assert h.llm.requests == []
         assert await h.dead_jobs() == []
-    assert note["text"] == "No summary: the model is unavailable."
+    assert note["text"].startswith("No summary: the model is unavailable.")
+    assert note["fields"]["Last line"] == "caller: Thank you, please email it to me."

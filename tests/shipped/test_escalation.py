@@ -43,9 +43,9 @@ def check(**fields: Any) -> dict[str, Any]:
 CALM_CHECK = check(escalate=False, reasons=[], explanation="a question, answered", quote=None)
 
 
-def call(h: Any, dialogue: list[tuple[str, str]], **options: Any) -> None:
-    """An answered, recorded inbound call."""
-    h.sim.inbound_call(CALLER, dialogue=dialogue, recording=True, **options)
+def call(h: Any, dialogue: list[tuple[str, str]], **options: Any) -> str:
+    """An answered, recorded inbound call; returns its id."""
+    return str(h.sim.inbound_call(CALLER, dialogue=dialogue, recording=True, **options).call_id)
 
 
 # what escalates, and what does not
@@ -69,13 +69,14 @@ async def test_model_flagged_complaint_escalates_with_the_reason(tmp_path: Path)
     """A call the model flags as a complaint is escalated; the alert says why, with the quote."""
     async with harness(shipped("escalation"), tmp_path) as h:
         h.llm.reply(check())
-        call(h, COMPLAINT)
+        call_id = call(h, COMPLAINT)
         await h.settle()
         assert len(h.calls_placed()) == 1
         (alert,) = h.chat_messages()
     assert alert["title"] == "Escalated by escalation"
     assert alert["text"] == REASON
-    assert alert["fields"] == {"Reason": REASON, "Follow-up": "placed"}
+    assert alert["fields"] == {"Caller": CALLER, "Called": "+40264000111",
+                               "Call": call_id, "Reason": REASON, "Follow-up": "placed"}
     assert alert["urgency"] == "high"
 
 
