@@ -337,7 +337,11 @@ class Store(abc.ABC):
     async def settle_action(
         self, key: str, state: ActionState, detail: dict[str, Any]
     ) -> ActionRecord:
-        """Record how an action ended, merging ``detail`` into what it holds."""
+        """Record how an action stands, merging ``detail`` into what it holds.
+
+        A finished action (done or failed) is never moved back to started: such a
+        settle leaves it as it is and returns it.
+        """
 
     @abc.abstractmethod
     async def get_action(self, key: str) -> ActionRecord | None: ...

@@ -652,11 +652,17 @@ class PostgresStore(Store):
         self, key: str, state: ActionState, detail: dict[str, Any]
     ) -> ActionRecord:
         async with self._transaction() as conn:
+            # A finished action is never started again (a late "placed" after the outcome).
             row = await conn.fetchrow(
                 "UPDATE actions SET state = $2, detail = detail || $3::jsonb, updated_at = now() "
-                f"WHERE key = $1 RETURNING {_ACTION_COLUMNS}",
+                "WHERE key = $1 AND NOT ($2 = 'started' AND state IN ('done', 'failed')) "
+                f"RETURNING {_ACTION_COLUMNS}",
                 key, state, json.dumps(detail),
             )
+            if row is None:
+                row = await conn.fetchrow(
+                    f"SELECT {_ACTION_COLUMNS} FROM actions WHERE key = $1", key
+                )
         if row is None:
             raise StoreError(f"no action {key!r} to settle: claim it first")
         return _action(row)

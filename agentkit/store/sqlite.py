@@ -473,6 +473,8 @@ class SqliteStore(Store):
             current = _action_by_key(db, key)
             if current is None:
                 raise StoreError(f"no action {key!r} to settle: claim it first")
+            if state == "started" and current.state in _SETTLED:
+                return current
             db.execute(
                 "UPDATE actions SET state = ?, detail = ?, updated_at = ? WHERE key = ?",
                 (state, json.dumps({**current.detail, **detail}), now, key),
@@ -893,6 +895,8 @@ def _join_by_key(db: Db, key: str) -> JoinState | None:
 
 
 _ACTION_COLUMNS = "key, event_id, bot, kind, state, detail, created_at, updated_at"
+# A finished action is never started again (a late "placed" after the outcome, say).
+_SETTLED = ("done", "failed")
 
 
 def _action(r: Any) -> ActionRecord:

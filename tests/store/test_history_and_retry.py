@@ -43,3 +43,23 @@ async def test_actions_for_call_gathers_every_event_of_the_call(store: Store) ->
     assert [a.key for a in await store.actions_for_call("cal_1")] == ["k1", "k2"]
     assert [a.key for a in await store.actions_for_call("cal_2")] == ["k3"]
     assert await store.actions_for_call("cal_9") == []
+
+
+async def test_a_finished_action_is_not_started_again(store: Store) -> None:
+    """A late 'started' settle (a callback's 'placed' written after its outcome) leaves a
+    done action done, with its detail."""
+    await store.add_events([event(1, "cal_1")])
+    await store.claim_action("k1", event_id="evt_1", bot="b", kind="callback", detail={})
+    await store.settle_action("k1", "done", {"state": "reached"})
+    record = await store.settle_action("k1", "started", {"state": "placed"})
+    assert (record.state, record.detail["state"]) == ("done", "reached")
+    again = await store.get_action("k1")
+    assert again is not None and (again.state, again.detail["state"]) == ("done", "reached")
+
+
+async def test_a_started_action_still_takes_progress(store: Store) -> None:
+    """An action still started takes a 'started' settle's detail (its progress)."""
+    await store.add_events([event(1, "cal_1")])
+    await store.claim_action("k1", event_id="evt_1", bot="b", kind="callback", detail={})
+    record = await store.settle_action("k1", "started", {"state": "placed"})
+    assert (record.state, record.detail["state"]) == ("started", "placed")
