@@ -1,4 +1,8 @@
-"""A store of each engine for each test: a fresh SQLite file, a fresh PostgreSQL schema."""
+"""A store of each engine for each test: a fresh SQLite file, a fresh PostgreSQL schema.
+
+Without a PostgreSQL server at ``AGENTKIT_TEST_POSTGRES_URL`` the PostgreSQL tests
+skip; with ``AGENTKIT_REQUIRE_POSTGRES=1`` (as CI runs) they fail instead.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from agentkit.store.sqlite import SqliteStore
 POSTGRES_URL = os.environ.get(
     "AGENTKIT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REQUIRE_POSTGRES = "AGENTKIT_REQUIRE_POSTGRES"
 
 StoreFactory = Callable[[], Awaitable[Store]]
 
@@ -25,11 +30,27 @@ StoreFactory = Callable[[], Awaitable[Store]]
 async def postgres_reachable() -> str | None:
     """None if PostgreSQL answers at POSTGRES_URL, else why not."""
     try:
-        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=10)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         return f"no PostgreSQL at {POSTGRES_URL} ({type(exc).__name__}: {exc})"
     await conn.close()
     return None
+
+
+def postgres_required() -> bool:
+    """True when AGENTKIT_REQUIRE_POSTGRES asks for PostgreSQL tests to fail, not skip."""
+    return os.environ.get(REQUIRE_POSTGRES, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+async def need_postgres() -> None:
+    """Skip the calling test without a PostgreSQL server, or fail it if one is required."""
+    reason = await postgres_reachable()
+    if reason is None:
+        return
+    if postgres_required():
+        pytest.fail(f"PostgreSQL tests need a server: {reason}; {REQUIRE_POSTGRES} is set, "
+                    "so this fails instead of skipping", pytrace=False)
+    pytest.skip(f"PostgreSQL tests need a server: {reason}")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -40,9 +61,7 @@ async def make_store(
     opened: list[Store] = []
     schema = f"t_{uuid.uuid4().hex[:12]}"
     if request.param == "postgres":
-        reason = await postgres_reachable()
-        if reason:
-            pytest.skip(f"PostgreSQL tests need a server: {reason}")
+        await need_postgres()
         from agentkit.store.postgres import PostgresStore
 
         def build() -> Store:
@@ -106,9 +125,7 @@ async def _connect_with_patience(url: str) -> asyncpg.Connection:
 
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database for one test (skipped without a server), dropped after."""
-    reason = await postgres_reachable()
-    if reason:
-        pytest.skip(f"needs PostgreSQL: {reason}")
+    """A fresh PostgreSQL database for one test (see need_postgres), dropped after."""
+    await need_postgres()
     async with fresh_database() as url:
         yield url

@@ -15,7 +15,9 @@ async def test_ten_simultaneous_voicemails_with_four_workers(
     retries within the daily cap, and every voicemail in its note."""
     async with deployment(tmp_path, database) as d:
         await d.start("--receiver-only")
-        await asyncio.gather(*(d.start("--workers-only") for _ in range(4)))
+        # Two jobs at a time each: no one process can take all ten before the others look.
+        await asyncio.gather(*(d.start("--workers-only", "--concurrency", "2")
+                               for _ in range(4)))
         d.sim.script_outbound(RO_CALLER, ["no_answer"] * 20)
         d.sim.hold_deliveries()
         for n in range(10):

@@ -32,7 +32,7 @@ from agentkit.store import Store
 from agentkit.store.sqlite import SqliteStore
 from agentkit.store.writer import EventWriter
 from agentkit.testing.deliveries import default_data, now_ts
-from tests.stores import POSTGRES_URL, postgres_reachable
+from tests.stores import POSTGRES_URL, need_postgres
 
 SECRET = "whsec_reliability_input_0001"
 CREATED = "2026-04-23T10:12:45Z"
@@ -75,9 +75,7 @@ async def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     schema = f"t_{uuid.uuid4().hex[:12]}"
     store: Store
     if request.param == "postgres":
-        reason = await postgres_reachable()
-        if reason:
-            pytest.skip(reason)
+        await need_postgres()
         from agentkit.store.postgres import PostgresStore
 
         store = PostgresStore(POSTGRES_URL, schema=schema)

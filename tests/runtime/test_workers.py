@@ -245,7 +245,7 @@ async def test_one_calls_events_in_order(harness: Callable[..., Harness]) -> Non
     await h.start()
     first, second = envelope("voicemail.received"), envelope("transcript.ready")
     await h.add(first)
-    await wait_until(lambda: h.workers is not None and h.workers.busy == 1)
+    await wait_until(lambda: h.workers is not None and h.workers.busy == 1, timeout=10)
     await h.add(second)
     other_call = envelope("transcript.ready", {"call_id": "cal_other", "language": "en-US"})
     await h.add(other_call)
@@ -276,7 +276,7 @@ async def test_concurrency_is_bounded(harness: Callable[..., Harness]) -> None:
     events = [envelope("call.completed", {**envelope()["data"], "id": f"cal_{n}"})
               for n in range(10)]
     await h.add(*events)
-    await wait_until(lambda: running == 3, message="three handlers running")
+    await wait_until(lambda: running == 3, timeout=10, message="three handlers running")
     assert h.workers is not None and h.workers.busy == 3
     release.set()
     for event in events:
@@ -299,11 +299,14 @@ async def test_drain_finishes_running_jobs(harness: Callable[..., Harness]) -> N
     workers = await h.start()
     event = envelope("call.completed")
     await h.add(event)
-    await asyncio.wait_for(started.wait(), 5)
-    stopping = asyncio.create_task(workers.stop())
-    await asyncio.sleep(0)
-    release.set()
-    await stopping
+    await asyncio.wait_for(started.wait(), 10)
+    with structlog.testing.capture_logs() as logs:
+        stopping = asyncio.create_task(workers.stop())
+        # Released only once the workers drain, so the job finishes inside the drain.
+        await wait_until(lambda: [e for e in logs if e["event"] == "workers.draining"],
+                         timeout=10, message="the workers to start draining")
+        release.set()
+        await stopping
     h.workers = None
     assert await h.states(event["id"]) == {"steady": "done"}
 
@@ -322,7 +325,7 @@ async def test_drain_hands_back_what_does_not_finish(harness: Callable[..., Harn
     workers = await h.start()
     event = envelope("call.completed")
     await h.add(event)
-    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(started.wait(), 10)
     await workers.stop()
     h.workers = None
     (job,) = [j for j in await h.store.jobs_for_event(event["id"]) if j.bot]

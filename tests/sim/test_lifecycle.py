@@ -229,13 +229,19 @@ async def test_held_events_released_in_reverse(sim: Simulator, hooked: HttpRecor
     assert order.index("transcript.ready") < order.index("voicemail.received")
 
 
-@pytest.mark.delivery(reorder_jitter=0.05)
+@pytest.mark.delivery(reorder_jitter=0.5)
 async def test_jitter_reorders(sim: Simulator, hooked: HttpRecorder) -> None:
     """With jitter on, events overtake each other, and all of them still arrive."""
+    # Held, then sent all at once: only the jitter orders them, and the simulator's
+    # seeded randomness (fast_sim_config) draws the same waits, from 0 to 0.5 s, each run.
+    sim.hold_deliveries()
     for i in range(6):
         sim.leave_voicemail(f"+4420794600{i:02d}", words="Hi.")
     await sim.settle()
     created = [e.id for e in sim.deliveries.events]
+    assert len(created) == 30 and hooked.requests == []
+    sim.release_deliveries()
+    await sim.settle()
     arrived = [e["id"] for e in events(hooked.accepted())]
     assert sorted(arrived) == sorted(created)
     assert arrived != created

@@ -22,7 +22,7 @@ from agentkit.sim.config import SimConfig, Timings
 from agentkit.store.postgres import PostgresStore
 from agentkit.store.ratelimit import PostgresRateLimiter, budget_name
 from agentkit.testing import fast_sim_config, wait_until
-from tests.stores import POSTGRES_URL, postgres_reachable
+from tests.stores import POSTGRES_URL, need_postgres
 
 FROM = "+40264000111"
 KEY = "ps_test_shared_budget_key_1"
@@ -36,9 +36,7 @@ LimiterFactory = Callable[..., Awaitable[PostgresRateLimiter]]
 @pytest.fixture
 async def pg_schema() -> AsyncIterator[str]:
     """A fresh PostgreSQL schema with the store's tables (migrated), dropped after the test."""
-    reason = await postgres_reachable()
-    if reason:
-        pytest.skip(f"needs PostgreSQL: {reason}")
+    await need_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     store = PostgresStore(POSTGRES_URL, schema=schema)
     await store.open()

@@ -168,11 +168,15 @@ async def test_expired_lease_is_taken_over(store: Store) -> None:
 
 async def test_extend_keeps_the_lease(store: Store) -> None:
     """Extending a lease keeps others from taking the job."""
-    await store.add_events([event(1)])
-    (job,) = await store.lease("w1", 1, 0.2)
-    assert await store.extend(job, 30)
-    await asyncio.sleep(0.3)  # past the first lease: extend() must have moved it
-    assert await store.lease("w2", 1, 30) == []
+    await store.add_events([event(1, call="cal_1"), event(2, call="cal_2")])
+    kept, dropped = await store.lease("w1", 2, 2)
+    assert await store.extend(kept, 30)
+    # The lease taken with it but not extended runs out first: from then on, only
+    # extend() keeps the other job from w2.
+    taken = await wait_until(lambda: store.lease("w2", 2, 30), timeout=15,
+                             message="the lease not extended to run out")
+    assert [job.id for job in taken] == [dropped.id]
+    assert await store.lease("w2", 2, 30) == []
 
 
 async def test_finish_adds_follow_ups_once(store: Store) -> None:
