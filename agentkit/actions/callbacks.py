@@ -473,11 +473,18 @@ class Callbacks:
         outcome: Outcome,
         reason: str,
     ) -> None:
+        reached = outcome == "reached"
+        if reached:
+            # Marked reached before the action is done, so that a request made before now
+            # never finds the hold done and not yet reached, and starts a second call.
+            await self._store.release_callback(str(record.detail["to"]), record.kind,
+                                               record.key, reached=True)
         settled = await self._store.settle_action(record.key, state,
                                                   {"outcome": outcome, "reason": reason})
         detail = settled.detail
-        await self._store.release_callback(str(detail["to"]), record.kind, record.key,
-                                           reached=outcome == "reached")
+        if not reached:
+            await self._store.release_callback(str(detail["to"]), record.kind, record.key,
+                                               reached=False)
         result = CallbackOutcome(
             key=record.key, outcome=outcome, to=str(detail["to"]),
             attempts=int(detail.get("attempts", 0)),
