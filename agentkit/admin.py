@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from agentkit.actions.callbacks import CALLBACK_TASK, PAUSED_MARK
 from agentkit.actions.notify import ChatMessage, Notifier
 from agentkit.actions.policy import to_e164
+from agentkit.errors import ConfigError
 from agentkit.settings import Settings
 from agentkit.store import Store, store_for_url
 from agentkit.store.base import CALLS_PAUSED
@@ -155,4 +156,18 @@ async def dead_command(args: argparse.Namespace) -> int:
             for j in shown:
                 print(f"job {j.id}  {j.bot or j.kind}  event {j.event_id}  "
                       f"after {j.attempts} attempt(s): {(j.last_error or '')[:200]}")
+    return 0
+
+
+async def console_command(args: argparse.Namespace) -> int:
+    """``agentkit console add-user NAME --role ROLE``: prints the new token, once."""
+    from agentkit.console import UsersFile
+
+    path = args.users_file or operator_settings().console_users
+    if not path:
+        raise ConfigError("no users file: set AGENTKIT_CONSOLE_USERS to its path (for "
+                          "example /var/lib/agentkit/console-users.json), or give --users-file")
+    token = UsersFile(path).add(args.name, args.role)
+    print(f"added {args.name} ({args.role}) to {path}. Their token, shown this once:")
+    print(token)
     return 0

@@ -153,6 +153,18 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--retry-all", metavar="BOT",
                        help="run every dead job of this bot again")
 
+    console = commands.add_parser("console", help="the operator console's users",
+                                  parents=[common])
+    console_actions = console.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add_user = console_actions.add_parser(
+        "add-user", help="add a person to the users file and print their token, once",
+        parents=[common],
+    )
+    add_user.add_argument("name", help="who they are, as the console shows it")
+    add_user.add_argument("--role", required=True, choices=["viewer", "operator", "approver"])
+    add_user.add_argument("--users-file", default=None,
+                          help="the users file (default: AGENTKIT_CONSOLE_USERS)")
+
     sim = commands.add_parser("sim", help="serve the phone.systems simulator, or drive one",
                               parents=[common])
     sim.add_argument("--host", default="127.0.0.1")
@@ -226,11 +238,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _request(args)
     if args.command == "eval":
         return await _eval(args)
-    if args.command in ("dnc", "calls", "erase", "dead"):
+    if args.command in ("dnc", "calls", "erase", "dead", "console"):
         from agentkit import admin
 
         command = {"dnc": admin.dnc_command, "calls": admin.calls_command,
-                   "erase": admin.erase_command, "dead": admin.dead_command}
+                   "erase": admin.erase_command, "dead": admin.dead_command,
+                   "console": admin.console_command}
         return await command[args.command](args)
     if args.command == "sim":
         if args.action == "voicemail":

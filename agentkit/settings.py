@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     retention_days: int = _setting(
         "AGENTKIT_RETENTION_DAYS", DEFAULT_RETENTION_DAYS,
         "days event bodies, transcripts and model answers are kept", ge=1)
+    console_token: Secret = _setting(
+        "AGENTKIT_CONSOLE_TOKEN", Secret(""),
+        "one shared operator login for the console (unset, with no users file: no console)")
+    console_users: str | None = _setting(
+        "AGENTKIT_CONSOLE_USERS", None,
+        "the console's users file: names, roles and token hashes (agentkit console add-user)")
 
     @classmethod
     def settings_customise_sources(

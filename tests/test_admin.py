@@ -146,3 +146,24 @@ async def test_dead_lists_and_retries(tmp_path: Path) -> None:
     assert (record.state, record.attempts) == ("pending", 0)
     code, out, _ = await run(tmp_path, "dead")
     assert code == 0 and "no dead letters" in out
+
+
+async def test_console_add_user_prints_the_token_once(tmp_path: Path) -> None:
+    """'agentkit console add-user' writes the person with a hash and prints their token."""
+    from agentkit.console import UsersFile
+
+    users = tmp_path / "console-users.json"
+    code, out, _ = await run(tmp_path, "console", "add-user", "Ana", "--role", "operator",
+                             AGENTKIT_CONSOLE_USERS=str(users))
+    assert code == 0
+    token = str(out).strip().splitlines()[-1]
+    assert token not in users.read_text()
+    found = UsersFile(users).authenticate(token)
+    assert found is not None and (found.name, found.role) == ("Ana", "operator")
+
+
+async def test_console_add_user_without_a_file_says_how(tmp_path: Path) -> None:
+    """Without AGENTKIT_CONSOLE_USERS or --users-file, the command names both and exits 2."""
+    code, _, err = await run(tmp_path, "console", "add-user", "Ana", "--role", "viewer")
+    assert code == 2
+    assert "AGENTKIT_CONSOLE_USERS" in err and "--users-file" in err
