@@ -8,6 +8,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,16 @@ API_KEY = "ps_live_processtest_key_0123456789"
 SECRET = "whsec_processtest_secret_0123456789"
 
 
-def free_port() -> int:
+@contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the block, taken by no other test.
+
+    Bound and never listened on: a port merely found free could be taken meanwhile
+    by a server another test (another pytest worker) starts.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 @dataclass

@@ -2,13 +2,20 @@
 
 Without a PostgreSQL server at ``AGENTKIT_TEST_POSTGRES_URL`` the PostgreSQL tests
 skip; with ``AGENTKIT_REQUIRE_POSTGRES=1`` (as CI runs) they fail instead.
+
+Tests in parallel (pytest-xdist's workers, other runs) share the one server. A test
+marked ``restarts_postgres`` has it to itself: it waits for the tests using it to
+finish, and tests that ask for it meanwhile wait until the restart test is over.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import os
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +30,9 @@ POSTGRES_URL = os.environ.get(
     "AGENTKIT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = "AGENTKIT_REQUIRE_POSTGRES"
+RESTARTS = "restarts_postgres"
+# Fixtures that restart the server, in test files that do not mark their tests themselves.
+RESTARTING_FIXTURES = {"restartable_store"}
 
 StoreFactory = Callable[[], Awaitable[Store]]
 
@@ -42,8 +52,86 @@ def postgres_required() -> bool:
     return os.environ.get(REQUIRE_POSTGRES, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+class ServerTurns:
+    """Who may use the PostgreSQL server now, across pytest processes on this machine.
+
+    Two ``flock`` files in a folder named after the server, so that the workers of a
+    run (pytest-xdist) and other runs at the same time all take turns: ``server``,
+    held shared by each test using the server and exclusively by a test restarting
+    it; and ``turnstile``, held by a restarting test while it waits, so that tests
+    coming after it queue behind it instead of keeping the server busy for ever. A
+    test's turn ends with the test (``end``), after its fixtures dropped what they made.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._held: list[int] = []
+
+    def _lock(self, name: str, how: int) -> int:
+        self.folder.mkdir(exist_ok=True)
+        descriptor = os.open(self.folder / name, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(descriptor, how)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor
+
+    def share(self) -> None:
+        """Wait for a turn to use the server alongside other tests (blocking)."""
+        if self._held:
+            return
+        os.close(self._lock("turnstile", fcntl.LOCK_EX))  # closing unlocks
+        self._held.append(self._lock("server", fcntl.LOCK_SH))
+
+    def alone(self) -> None:
+        """Wait until no other test uses the server, and keep them off it (blocking)."""
+        if self._held:
+            raise RuntimeError("a test takes the PostgreSQL server alone before using it")
+        self._held.append(self._lock("turnstile", fcntl.LOCK_EX))
+        self._held.append(self._lock("server", fcntl.LOCK_EX))
+
+    def end(self) -> None:
+        """The test is over: let others have the server."""
+        while self._held:
+            os.close(self._held.pop())
+
+
+def _server_turns() -> ServerTurns:
+    parts = urlsplit(POSTGRES_URL)
+    server = f"{parts.hostname or 'localhost'}-{parts.port or 5432}"
+    return ServerTurns(Path(tempfile.gettempdir()) / f"agentkit-tests-postgres-{server}")
+
+
+TURNS = _server_turns()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if RESTARTING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(RESTARTS)
+
+
+@pytest.fixture(autouse=True)
+def _postgres_turn(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A restarting test waits for the server to itself; every test gives its turn back.
+
+    Autouse, so set up before and torn down after the fixtures that use the server.
+    """
+    if request.node.get_closest_marker(RESTARTS):
+        TURNS.alone()
+    try:
+        yield
+    finally:
+        TURNS.end()
+
+
 async def need_postgres() -> None:
-    """Skip the calling test without a PostgreSQL server, or fail it if one is required."""
+    """Skip the calling test without a PostgreSQL server, or fail it if one is required.
+
+    Otherwise wait for the test's turn at the server (see ServerTurns).
+    """
+    await asyncio.to_thread(TURNS.share)
     reason = await postgres_reachable()
     if reason is None:
         return

@@ -27,7 +27,7 @@ from agentkit.errors import ConfigError
 from agentkit.ingress.receiver import WEBHOOK_PATH
 from agentkit.settings import Settings, environment_variables
 from agentkit.sim.config import SANDBOX_API_KEY
-from tests.process import FIXTURE_BOTS, AgentkitProcess, free_port, run_env
+from tests.process import FIXTURE_BOTS, AgentkitProcess, closed_port, run_env
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTKIT_SERVICES = ("receiver", "workers")
@@ -392,12 +392,12 @@ async def test_service_health_check_passes_on_its_process(
 
 async def test_health_checks_fail_when_nothing_listens() -> None:
     """Every health check exits non-zero when no process answers on its port."""
-    port = free_port()
     checks = [dockerfile_healthcheck()[1]] + [
         healthcheck_argv(service(name)["healthcheck"]["test"]) for name in AGENTKIT_SERVICES
     ]
-    for argv in checks:
-        assert await run_check(argv, port) != 0, argv
+    with closed_port() as port:
+        for argv in checks:
+            assert await run_check(argv, port) != 0, argv
 
 
 async def test_readiness_check_fails_on_503() -> None:

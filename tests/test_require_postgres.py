@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from tests.process import free_port
+from tests.process import closed_port
 from tests.stores import REQUIRE_POSTGRES
 
 ROOT = Path(__file__).parent.parent
@@ -22,14 +22,16 @@ PG_TESTS = [
 async def run_without_server(**env: str) -> tuple[dict[str, int], str]:
     """Run PG_TESTS in a new pytest, PostgreSQL's URL on a closed port: its tally and output."""
     environment = {k: v for k, v in os.environ.items() if k != REQUIRE_POSTGRES}
-    environment["AGENTKIT_TEST_POSTGRES_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/t"
     environment.update(env)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PG_TESTS,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=environment,
-        cwd=ROOT,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 180)
+    with closed_port() as port:
+        environment["AGENTKIT_TEST_POSTGRES_URL"] = f"postgresql://postgres@127.0.0.1:{port}/t"
+        # Serially (-n 0): two tests are not worth starting pytest-xdist's workers.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *PG_TESTS,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=environment,
+            cwd=ROOT,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), 180)
     text = out.decode(errors="replace")
     # pytest's last line, e.g. "1 failed, 1 error in 0.52s".
     last = text.strip().splitlines()[-1]

@@ -17,7 +17,6 @@ from tests.process import (
     FIXTURE_BOTS,
     SECRET,
     AgentkitProcess,
-    free_port,
     run_env,
 )
 
@@ -177,19 +176,20 @@ async def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
 async def test_sandbox_voicemail_end_to_end(processes: list[AgentkitProcess],
                                             tmp_path: Path) -> None:
     """In the sandbox, a voicemail left in the simulator reaches the bot through the receiver."""
-    sim_port = free_port()
     agentkit = AgentkitProcess(
-        ["--sandbox", "--port", "0", "--sim-port", str(sim_port), "--bots", FIXTURE_BOTS,
+        ["--sandbox", "--port", "0", "--sim-port", "0", "--bots", FIXTURE_BOTS,
          "--poll-seconds", "0.05"],
         {k: v for k, v in run_env(tmp_path).items()
          if k not in ("ODYGY_API_KEY", "ODYGY_WEBHOOK_SECRET", "ODYGY_BASE_URL")},
     )
     processes.append(agentkit)
     await agentkit.start()
+    # The simulator took a free port (a fixed one could be another test's): its API is logged.
+    sim_url = str(agentkit.logged("agentkit.started")[0]["api"]).removesuffix("/v1")
     drive = await asyncio.create_subprocess_exec(
         str(Path(__file__).parent.parent / ".venv/bin/agentkit"), "sim", "voicemail",
         "--from", "+442079460000", "--words", "Please call me back.",
-        "--sim-url", f"http://127.0.0.1:{sim_port}",
+        "--sim-url", sim_url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(drive.communicate(), 30)

@@ -79,6 +79,7 @@ def restart_postgres() -> None:
                    check=True, capture_output=True, timeout=60)
 
 
+@pytest.mark.restarts_postgres
 async def test_postgres_restart_loses_nothing(
     processes: list[AgentkitProcess], tmp_path: Path, database: str
 ) -> None:

@@ -45,6 +45,7 @@ async def test_api_model_and_chat_faults_lose_and_repeat_nothing(
 
 
 # Restarts the machine's PostgreSQL: keep it the only test here that does, and short.
+@pytest.mark.restarts_postgres
 async def test_postgres_restart_mid_run_loses_and_repeats_nothing(
     tmp_path: Path, database: str
 ) -> None:
