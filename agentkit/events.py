@@ -342,6 +342,18 @@ def event_type_of(cls: type[Event]) -> str | None:
     return args[0] if len(args) == 1 and isinstance(args[0], str) else None
 
 
+def call_parties(event: Event) -> tuple[str | None, str | None, str | None]:
+    """The call's from number, to number and direction, where the event's data says them.
+
+    Call events say all three, a voicemail its numbers; other events none.
+    """
+    data = getattr(event, "data", None)
+    said = (getattr(data, "from_", None), getattr(data, "to", None),
+            getattr(data, "direction", None))
+    from_, to, direction = (value if isinstance(value, str) else None for value in said)
+    return from_, to, direction
+
+
 def is_routable(event: Event) -> bool:
     """Whether bots may be given this event (known type, readable data)."""
     return getattr(type(event), "routable", True)

@@ -9,7 +9,7 @@ import pytest
 
 from agentkit.erasure import erase, number_forms
 from agentkit.errors import ConfigError
-from agentkit.store import CachedAnswer, NewEvent, PlacedCall, Store
+from agentkit.store import CachedAnswer, ModelAnswer, NewEvent, PlacedCall, Store
 from agentkit.store.privacy import ERASED
 
 NUMBER = "+442079460999"
@@ -135,6 +135,33 @@ async def test_erase_replaces_the_number_of_placed_calls(store: Store) -> None:
     placed = await store.placed_call("cal_9")
     assert counts["placed_calls"] == 1
     assert placed is not None and placed.number == ERASED
+
+
+async def test_erase_replaces_the_number_in_the_calls_list(store: Store) -> None:
+    """A call from the number stays listed, with the number replaced by the marker."""
+    await store.add_events([NewEvent(
+        id="evt_from", type="call.completed", created_at=datetime.now(UTC), call_id="cal_1",
+        body=json.dumps({"data": {"from": NUMBER}}).encode(), routable=False,
+        from_number=NUMBER, to_number="+40264000111", direction="inbound",
+    )])
+    counts = await erase(store, NUMBER, requested_by="dpo")
+    call = await store.get_call("cal_1")
+    assert counts["calls"] == 1
+    assert call is not None and (call.from_number, call.to_number) == (ERASED, "+40264000111")
+
+
+async def test_erase_removes_recorded_model_answers_naming_the_number(store: Store) -> None:
+    """A model answer kept for a call's timeline goes if it holds the number."""
+    await store.add_events([event("evt_1", {"to": "+40264000111"})])
+    for text in (f'{{"callback_number": "{NUMBER}"}}', '{"urgency": "normal"}'):
+        await store.record_model_answer(ModelAnswer(
+            event_id="evt_1", bot="b", task="extract", model="m", prompt_tokens=1,
+            completion_tokens=1, cost_usd=0.0, cached=False, answer=text,
+            created_at=datetime.now(UTC)))
+    counts = await erase(store, NUMBER, requested_by="dpo")
+    kept = await store.model_answers_of_call("cal_evt_1")
+    assert counts["model_answers"] == 1
+    assert [a.answer for a in kept] == ['{"urgency": "normal"}']
 
 
 async def test_erase_records_itself_without_the_number(store: Store) -> None:

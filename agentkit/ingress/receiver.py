@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from agentkit.events import (
     INTERNAL_ID_PREFIXES,
     EnvelopeError,
+    call_parties,
     is_internal_id,
     is_routable,
     parse_event,
@@ -129,10 +130,12 @@ class DeliveryEndpoint:
                 "own; phone.systems never sends them.",
             )
         routable = is_routable(event)
+        from_number, to_number, direction = call_parties(event)
         try:
             fresh = await self._writer.write(NewEvent(
                 id=event.id, type=event.type, created_at=event.created_at,
                 call_id=event.call_id, body=body, routable=routable,
+                from_number=from_number, to_number=to_number, direction=direction,
             ))
         except StoreError as exc:
             self._count.labels(outcome="store_unavailable").inc()
@@ -205,13 +208,15 @@ def create_receiver_app(
     metrics: Metrics,
     ready: Callable[[], Awaitable[str | None]],
     queue_counts: Callable[[], Awaitable[dict[str, int]]] | None = None,
+    on_scrape: Callable[[], Awaitable[None]] | None = None,
     tolerance: int = 300,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> ReceiverApp:
     """The receiver's ASGI app; without a ``writer``, only the health and metrics routes.
 
     ``ready()`` returns None when the process can take work, else the reason it
-    cannot; ``queue_counts()`` feeds the queue-depth gauge on each scrape.
+    cannot; ``queue_counts()`` feeds the queue-depth gauge on each scrape, and
+    ``on_scrape()`` sets whatever else a scrape reads from the store.
     """
     if not secrets:
         raise ValueError("the receiver needs at least one webhook secret")
@@ -244,6 +249,11 @@ def create_receiver_app(
                 metrics.set_queue_depth(await asyncio.wait_for(queue_counts(), timeout=3))
             except (StoreError, TimeoutError):
                 pass  # a scrape shows the last depth rather than fail
+        if on_scrape is not None:
+            try:
+                await asyncio.wait_for(on_scrape(), timeout=3)
+            except (StoreError, TimeoutError):
+                pass
         return Response(metrics.render(), status=200, content_type=metrics.content_type)
 
     @app.errorhandler(HTTPException)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from agentkit.errors import AgentkitError
 
-JobState = Literal["pending", "running", "done", "dead"]
+JobState = Literal["pending", "running", "done", "dead", "discarded"]
 JobKind = Literal["route", "bot", "task"]
 LeaseKinds = Literal["all", "route", "work"]
 ActionState = Literal["started", "done", "failed"]
@@ -34,7 +34,11 @@ class StoreUnavailable(StoreError):
 
 @dataclass(frozen=True)
 class NewEvent:
-    """A verified delivery, ready to be stored."""
+    """A verified delivery, ready to be stored.
+
+    ``from_number``, ``to_number`` and ``direction`` are the call's, where the
+    event says them: the console lists calls by them.
+    """
 
     id: str
     type: str
@@ -42,6 +46,9 @@ class NewEvent:
     call_id: str | None
     body: bytes
     routable: bool
+    from_number: str | None = None
+    to_number: str | None = None
+    direction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ class JobRecord:
     max_attempts: int
     run_at: datetime
     last_error: str | None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,123 @@ class DoNotCallEntry:
     created_at: datetime
 
 
+DEAD_ERROR_CHARS = 200
+
+
+def dead_error(last_error: str | None) -> str:
+    """The group a dead letter's error puts it in: its first line, cut to 200 characters."""
+    return (last_error or "").strip().split("\n", 1)[0][:DEAD_ERROR_CHARS]
+
+
+CallOutcomeFilter = Literal[
+    "reached", "unreached", "callback", "escalated", "note", "flow", "dead", "cancelled"
+]
+
+
+@dataclass(frozen=True)
+class CallQuery:
+    """What the console's call list is filtered by; every field empty: all calls.
+
+    ``numbers``: E.164 numbers, calls from or to any of them; ``bot``: calls that
+    bot had a job on; ``outcome``: calls with a callback or escalation reached (or
+    given up: ``unreached``, or ``cancelled``), any callback or escalation, an
+    escalation, a note posted, a flow change (or its revert), or a dead job. The
+    fields given are AND-ed.
+    """
+
+    numbers: tuple[str, ...] = ()
+    call_id: str | None = None
+    bot: str | None = None
+    outcome: CallOutcomeFilter | None = None
+
+
+@dataclass(frozen=True)
+class CallCursor:
+    """A position in the call list: the last call of the page before."""
+
+    started_at: datetime
+    call_id: str
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One call as the store knows it from its deliveries."""
+
+    call_id: str
+    started_at: datetime
+    last_at: datetime
+    from_number: str | None
+    to_number: str | None
+    direction: str | None
+    events: int
+
+
+@dataclass(frozen=True)
+class CallActivity:
+    """What agentkit did on one call: its actions (oldest first), the bots that had jobs on
+    it (by name), and how many of its jobs are dead."""
+
+    call_id: str
+    actions: list[ActionRecord]
+    bots: list[str]
+    dead_jobs: int
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One delivery of a call, with how many times it came again."""
+
+    id: str
+    type: str
+    created_at: datetime
+    received_at: datetime
+    duplicates: int
+    routable: bool
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    """One model task's answer, as a call's timeline shows it (masked JSON)."""
+
+    event_id: str
+    bot: str
+    task: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cached: bool
+    answer: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeadGroup:
+    """Dead letters of one bot with one error."""
+
+    bot: str | None
+    error: str
+    count: int
+    latest: datetime
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """The figures the console's health panel and /metrics show.
+
+    ``pending`` leaves out join timers not yet due (as ``job_counts`` does);
+    ``done_last_minute`` counts jobs done in the 60 seconds before the moment asked
+    about, ``dial_claims_24h`` calls claimed in the 24 hours before it.
+    """
+
+    pending: int
+    running: int
+    dead: int
+    done_last_minute: int
+    model_spend_today_usd: float
+    dial_claims_24h: int
+
+
 class Store(abc.ABC):
     """What agentkit keeps, behind one interface for every engine."""
 
@@ -300,6 +425,9 @@ class Store(abc.ABC):
     async def jobs_for_event(self, event_id: str) -> list[JobRecord]: ...
 
     @abc.abstractmethod
+    async def get_job(self, job_id: int) -> JobRecord | None: ...
+
+    @abc.abstractmethod
     async def jobs_in_state(self, state: JobState, limit: int = 100) -> list[JobRecord]:
         """Jobs in one state (say, the dead letters), most recently changed first."""
 
@@ -358,6 +486,73 @@ class Store(abc.ABC):
         self, kind: str, *, bot: str | None = None, limit: int = 100
     ) -> list[ActionRecord]:
         """The latest actions of one kind (and bot), newest first."""
+
+    @abc.abstractmethod
+    async def open_actions(self, kinds: Sequence[str], *, limit: int = 100) -> list[ActionRecord]:
+        """Actions of these kinds still started (callbacks scheduled or ringing), oldest first."""
+
+    # the console's reads: calls, their timelines, dead letters, health
+
+    @abc.abstractmethod
+    async def list_calls(
+        self, query: CallQuery, *, limit: int = 50, before: CallCursor | None = None
+    ) -> list[CallRow]:
+        """Calls matching ``query``, newest first (by ``started_at``, then ``call_id``).
+
+        ``before``: only calls after that position in this order (the next page).
+        """
+
+    @abc.abstractmethod
+    async def get_call(self, call_id: str) -> CallRow | None: ...
+
+    @abc.abstractmethod
+    async def call_activity(self, call_ids: Sequence[str]) -> dict[str, CallActivity]:
+        """What happened on each call: its actions, bots and dead jobs (every id has an entry)."""
+
+    @abc.abstractmethod
+    async def events_of_call(self, call_id: str) -> list[EventRecord]:
+        """The deliveries of a call, in the order they were received."""
+
+    @abc.abstractmethod
+    async def jobs_of_call(self, call_id: str) -> list[JobRecord]:
+        """Every job on any event of a call, by id."""
+
+    @abc.abstractmethod
+    async def bot_runs_of_call(self, call_id: str) -> list[BotRun]:
+        """Every bot run on any event of a call, by start time."""
+
+    @abc.abstractmethod
+    async def record_model_answer(self, answer: ModelAnswer) -> None:
+        """Keep one model task's answer for its call's timeline."""
+
+    @abc.abstractmethod
+    async def model_answers_of_call(self, call_id: str) -> list[ModelAnswer]:
+        """The model answers recorded for any event of a call, oldest first."""
+
+    @abc.abstractmethod
+    async def dead_groups(self, *, limit: int = 100) -> list[DeadGroup]:
+        """Dead letters grouped by bot and error (the first line of ``last_error``),
+        largest group first."""
+
+    @abc.abstractmethod
+    async def dead_in_group(self, bot: str | None, error: str, *,
+                            limit: int = 100) -> list[JobRecord]:
+        """The dead jobs of one group, most recently changed first."""
+
+    @abc.abstractmethod
+    async def discard_dead(self, job_id: int) -> bool:
+        """Give up on a dead job for good (state ``discarded``); False if no dead job has
+        that id."""
+
+    @abc.abstractmethod
+    async def discard_pending(self, event_id: str, name_prefix: str) -> int:
+        """Discard the pending jobs of an event whose name starts with ``name_prefix``
+        (a cancelled callback's scheduled attempts); how many."""
+
+    @abc.abstractmethod
+    async def health(self, *, now: datetime | None = None) -> StoreHealth:
+        """Queue depth, jobs done in the last minute, dead letters, model spend since
+        midnight UTC and calls claimed in the last 24 hours, read cheaply from indexes."""
 
     # model answers, joins, placed calls
 
@@ -474,11 +669,12 @@ class Store(abc.ABC):
         """Delete what is older than ``cutoff``, a batch of rows per transaction.
 
         Events received before it go with their jobs and bot runs, unless the
-        event still has a pending or running job; model answers and joins last
-        changed before it go; the action log's rows stay, their details masked
+        event still has a pending or running job; cached and recorded model
+        answers, joins last changed, and calls last heard of before it go; the
+        action log's rows stay, their details masked
         (``agentkit.store.privacy.mask_detail``) once. Returns counts by
-        ``events``, ``jobs``, ``bot_runs``, ``llm_cache``, ``joins`` and
-        ``actions_masked``.
+        ``events``, ``jobs``, ``bot_runs``, ``llm_cache``, ``model_answers``,
+        ``joins``, ``calls``, ``actions_masked`` and ``dial_claims``.
         """
 
     @abc.abstractmethod
@@ -487,8 +683,11 @@ class Store(abc.ABC):
         """Remove what the store holds about one phone number, given its textual ``forms``.
 
         Events whose body mentions a form go, with all their jobs (open ones too)
-        and bot runs; model answers that mention one go; in action details the
-        number becomes ``[erased]`` (and the caller's words are cut, as retention
-        does), and in placed calls too. Returns counts by ``events``, ``jobs``,
-        ``bot_runs``, ``llm_cache``, ``actions`` and ``placed_calls``.
+        and bot runs; cached and recorded model answers that mention one go; in
+        action details the number becomes ``[erased]`` (and the caller's words are
+        cut, as retention does), and in placed calls, call claims and the calls'
+        from and to numbers too; an open callback to it is released. Returns
+        counts by ``events``, ``jobs``, ``bot_runs``, ``llm_cache``,
+        ``model_answers``, ``actions``, ``placed_calls``, ``dial_claims``,
+        ``open_callbacks`` and ``calls``.
         """

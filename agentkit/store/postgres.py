@@ -31,20 +31,35 @@ from agentkit.store.base import (
     ActionState,
     BotRun,
     CachedAnswer,
+    CallActivity,
+    CallCursor,
+    CallQuery,
+    CallRow,
+    DeadGroup,
     DialClaim,
     DialGrant,
     DoNotCallEntry,
+    EventRecord,
     Job,
     JobRecord,
     JobSpec,
     JoinState,
     LeaseKinds,
+    ModelAnswer,
     NewEvent,
     PlacedCall,
     Store,
     StoredEvent,
     StoreError,
+    StoreHealth,
     StoreUnavailable,
+)
+from agentkit.store.calls import (
+    CALL_COLUMNS,
+    call_activity,
+    first_of_each,
+    list_calls_sql,
+    redelivered,
 )
 from agentkit.store.privacy import (
     ERASE_COUNTS,
@@ -56,7 +71,14 @@ from agentkit.store.privacy import (
     mentions,
     number_pattern,
 )
-from agentkit.store.schema import LEASE_KINDS, NOT_BLOCKED, POSTGRES_MIGRATIONS
+from agentkit.store.schema import (
+    JOIN_TIMER,
+    LEASE_KINDS,
+    NOT_BLOCKED,
+    POSTGRES_DEAD_ERROR,
+    POSTGRES_MIGRATIONS,
+    POSTGRES_OUTCOME,
+)
 
 T = TypeVar("T")
 
@@ -150,6 +172,10 @@ _FINISH_MANY = """
     RETURNING j.id
 """
 
+# One statement: the new events, their route jobs, and their calls' rows, one upsert
+# per call (ON CONFLICT DO UPDATE may touch a row once per statement), in call id order
+# so that racing batches lock calls in one order. A call keeps the first numbers and
+# direction it was given, by seq.
 _ADD_EVENTS = """
     WITH new AS (
         INSERT INTO events (id, type, created_at, received_at, call_id, routable, body)
@@ -159,14 +185,45 @@ _ADD_EVENTS = """
                                                       body, n)
         ORDER BY u.n
         ON CONFLICT (id) DO NOTHING
-        RETURNING id, seq, call_id, routable
+        RETURNING id, seq, call_id, routable, created_at, received_at
     ), routes AS (
         INSERT INTO jobs (kind, event_id, seq, call_id, state, max_attempts, run_at,
                           created_at, updated_at)
         SELECT 'route', id, seq, call_id, 'pending', $7, now(), now(), now()
         FROM new WHERE routable ORDER BY seq
+    ), said AS (
+        SELECT n.call_id, min(n.created_at) AS started_at, max(n.received_at) AS last_at,
+               (array_agg(p.from_number ORDER BY n.seq)
+                    FILTER (WHERE p.from_number IS NOT NULL))[1] AS from_number,
+               (array_agg(p.to_number ORDER BY n.seq)
+                    FILTER (WHERE p.to_number IS NOT NULL))[1] AS to_number,
+               (array_agg(p.direction ORDER BY n.seq)
+                    FILTER (WHERE p.direction IS NOT NULL))[1] AS direction,
+               count(*) AS events
+        FROM new n
+        JOIN unnest($1::text[], $8::text[], $9::text[], $10::text[])
+             AS p(id, from_number, to_number, direction) ON p.id = n.id
+        WHERE n.call_id IS NOT NULL
+        GROUP BY n.call_id
+    ), calls_seen AS (
+        INSERT INTO calls (call_id, started_at, last_at, from_number, to_number, direction,
+                           events)
+        SELECT call_id, started_at, last_at, from_number, to_number, direction, events
+        FROM said ORDER BY call_id
+        ON CONFLICT (call_id) DO UPDATE SET
+            started_at = LEAST(calls.started_at, excluded.started_at),
+            last_at = GREATEST(calls.last_at, excluded.last_at),
+            from_number = COALESCE(calls.from_number, excluded.from_number),
+            to_number = COALESCE(calls.to_number, excluded.to_number),
+            direction = COALESCE(calls.direction, excluded.direction),
+            events = calls.events + excluded.events
     )
     SELECT id FROM new
+"""
+
+_COUNT_DUPLICATES = """
+    UPDATE events e SET duplicates = e.duplicates + d.n
+    FROM unnest($1::text[], $2::int[]) AS d(id, n) WHERE e.id = d.id
 """
 
 _INSERT_JOBS = """
@@ -190,6 +247,24 @@ _EXISTING_JOBS = """
 """
 
 _ACTION_COLUMNS = "key, event_id, bot, kind, state, detail, created_at, updated_at"
+
+# Each figure from an index: jobs_due counts by state, jobs_join_timers the timers left out
+# of the queue, jobs_done_by_time the jobs done lately, model_answers_by_age today's spend.
+_HEALTH = f"""
+    WITH moment AS (SELECT COALESCE($1::timestamptz, now()) AS at)
+    SELECT
+        (SELECT count(*) FROM jobs WHERE state = 'pending'),
+        (SELECT count(*) FROM jobs, moment WHERE {JOIN_TIMER} AND run_at > moment.at),
+        (SELECT count(*) FROM jobs WHERE state = 'running'),
+        (SELECT count(*) FROM jobs WHERE state = 'dead'),
+        (SELECT count(*) FROM jobs, moment WHERE state = 'done'
+            AND updated_at >= moment.at - interval '60 seconds' AND updated_at <= moment.at),
+        (SELECT COALESCE(sum(cost_usd), 0) FROM model_answers, moment
+            WHERE created_at >= date_trunc('day', moment.at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+              AND created_at <= moment.at),
+        (SELECT count(*) FROM dial_claims, moment
+            WHERE created_at >= moment.at - interval '24 hours' AND created_at <= moment.at)
+"""
 _BOT_RUN_COLUMNS = (
     "job_id, event_id, bot, attempt, started_at, finished_at, outcome, error, "
     "prompt_tokens, completion_tokens, cost_usd"
@@ -203,6 +278,7 @@ class _Connection(Protocol):
     async def fetch(self, query: str, *args: Any) -> list[Any]: ...
     async def fetchrow(self, query: str, *args: Any) -> Any: ...
     async def fetchval(self, query: str, *args: Any) -> Any: ...
+    async def prepare(self, query: str, *, name: str | bool | None = None) -> Any: ...
     def transaction(self) -> Any: ...
     def is_closed(self) -> bool: ...
     def terminate(self) -> None: ...
@@ -434,16 +510,21 @@ class PostgresStore(Store):
         # In id order, so that two processes writing overlapping batches (racing
         # redeliveries) take row locks in one order and never deadlock. Ids are
         # time-ordered, so this is close to arrival order too.
-        ordered = sorted(events, key=lambda e: e.id)
+        ordered = sorted(first_of_each(events), key=lambda e: e.id)
         async with self._transaction() as conn:
             rows = await conn.fetch(
                 _ADD_EVENTS,
                 [e.id for e in ordered], [e.type for e in ordered],
                 [e.created_at for e in ordered], [e.call_id for e in ordered],
                 [e.routable for e in ordered], [e.body for e in ordered],
-                self.default_max_attempts,
+                self.default_max_attempts, [e.from_number for e in ordered],
+                [e.to_number for e in ordered], [e.direction for e in ordered],
             )
-        inserted = {row[0] for row in rows}
+            inserted = {row[0] for row in rows}
+            again = redelivered(events, inserted)
+            if again:
+                ids = sorted(again)
+                await conn.execute(_COUNT_DUPLICATES, ids, [again[i] for i in ids])
         seen: set[str] = set()
         fresh = []
         for event in events:
@@ -575,21 +656,20 @@ class PostgresStore(Store):
             "SELECT state, COUNT(*) FROM jobs WHERE NOT (state = 'pending' AND run_at > now() "
             "AND kind = 'task' AND starts_with(name, $1)) GROUP BY state", JOIN_TIMER_PREFIX,
         ))
-        counts = {"pending": 0, "running": 0, "done": 0, "dead": 0}
+        counts = {"pending": 0, "running": 0, "done": 0, "dead": 0, "discarded": 0}
         counts.update({r[0]: int(r[1]) for r in rows})
         return counts
 
     async def jobs_for_event(self, event_id: str) -> list[JobRecord]:
         rows = await self._read(lambda c: c.fetch(
-            "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
-            "last_error FROM jobs WHERE event_id = $1 ORDER BY id", event_id,
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE event_id = $1 ORDER BY id", event_id,
         ))
         return [_record(r) for r in rows]
 
     async def jobs_in_state(self, state: str, limit: int = 100) -> list[JobRecord]:
         rows = await self._read(lambda c: c.fetch(
-            "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
-            "last_error FROM jobs WHERE state = $1 ORDER BY updated_at DESC, id DESC LIMIT $2",
+            f"SELECT {_RECORD_COLUMNS} FROM jobs "
+            "WHERE state = $1 ORDER BY updated_at DESC, id DESC LIMIT $2",
             state, limit,
         ))
         return [_record(r) for r in rows]
@@ -602,8 +682,7 @@ class PostgresStore(Store):
 
     async def scheduled(self, name_prefix: str = "") -> list[JobRecord]:
         rows = await self._read(lambda c: c.fetch(
-            "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
-            "last_error FROM jobs WHERE state = 'pending' AND run_at > now() "
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE state = 'pending' AND run_at > now() "
             "AND starts_with(name, $1) ORDER BY run_at, id", name_prefix,
         ))
         return [_record(r) for r in rows]
@@ -630,10 +709,7 @@ class PostgresStore(Store):
         rows = await self._read(lambda c: c.fetch(
             f"SELECT {_BOT_RUN_COLUMNS} FROM bot_runs WHERE event_id = $1 ORDER BY id", event_id,
         ))
-        return [BotRun(job_id=r[0], event_id=r[1], bot=r[2], attempt=r[3], started_at=r[4],
-                       finished_at=r[5], outcome=r[6], error=r[7], prompt_tokens=r[8],
-                       completion_tokens=r[9], cost_usd=r[10])
-                for r in rows]
+        return [_bot_run(r) for r in rows]
 
     async def claim_action(
         self, key: str, *, event_id: str, bot: str, kind: str, detail: dict[str, Any]
@@ -641,8 +717,9 @@ class PostgresStore(Store):
         async with self._transaction() as conn:
             created = await conn.fetchval(
                 "INSERT INTO actions (key, event_id, bot, kind, state, detail, created_at, "
-                "updated_at) VALUES ($1, $2, $3, $4, 'started', $5::jsonb, now(), now()) "
-                "ON CONFLICT (key) DO NOTHING RETURNING true",
+                "updated_at, call_id) VALUES ($1, $2, $3, $4, 'started', $5::jsonb, now(), now(), "
+                "(SELECT call_id FROM events WHERE id = $2)) ON CONFLICT (key) DO NOTHING "
+                "RETURNING true",
                 key, event_id, bot, kind, json.dumps(detail),
             )
             row = await conn.fetchrow(f"SELECT {_ACTION_COLUMNS} FROM actions WHERE key = $1", key)
@@ -698,6 +775,147 @@ class PostgresStore(Store):
             kind, bot, limit,
         ))
         return [_action(row) for row in rows]
+
+    async def open_actions(self, kinds: Sequence[str], *, limit: int = 100) -> list[ActionRecord]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE state = 'started' "
+            "AND kind = ANY($1::text[]) ORDER BY created_at, key LIMIT $2",
+            list(kinds), limit,
+        ))
+        return [_action(row) for row in rows]
+
+    # the console's reads
+
+    async def list_calls(
+        self, query: CallQuery, *, limit: int = 50, before: CallCursor | None = None
+    ) -> list[CallRow]:
+        params: list[Any] = []
+
+        def param(value: Any) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        sql = list_calls_sql(query, limit, before, param=param,
+                             detail_outcome=f"({POSTGRES_OUTCOME})",
+                             cursor=lambda c: (c.started_at, c.call_id))
+
+        async def read(conn: _Connection) -> list[Any]:
+            # Unnamed, so planned for these values each time: whether to walk the calls
+            # newest first or start from a bot's jobs depends on how rare the bot (or the
+            # outcome) is, which a cached generic plan cannot know.
+            statement = await conn.prepare(sql, name=False)
+            rows: list[Any] = await statement.fetch(*params)
+            return rows
+
+        return [CallRow(*row) for row in await self._read(read)]
+
+    async def get_call(self, call_id: str) -> CallRow | None:
+        row = await self._read(lambda c: c.fetchrow(
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = $1", call_id
+        ))
+        return None if row is None else CallRow(*row)
+
+    async def call_activity(self, call_ids: Sequence[str]) -> dict[str, CallActivity]:
+        ids = list(dict.fromkeys(call_ids))
+        if not ids:
+            return {}
+
+        async def read(conn: _Connection) -> tuple[list[Any], list[Any]]:
+            actions = await conn.fetch(
+                f"SELECT {_ACTION_COLUMNS}, call_id FROM actions "
+                "WHERE call_id = ANY($1::text[]) ORDER BY created_at, key", ids,
+            )
+            jobs = await conn.fetch(
+                "SELECT call_id, bot, count(*) FILTER (WHERE state = 'dead') FROM jobs "
+                "WHERE call_id = ANY($1::text[]) GROUP BY call_id, bot", ids,
+            )
+            return actions, jobs
+
+        actions, jobs = await self._read(read)
+        return call_activity(ids, [(row[8], _action(row)) for row in actions],
+                             [(row[0], row[1], row[2]) for row in jobs])
+
+    async def events_of_call(self, call_id: str) -> list[EventRecord]:
+        rows = await self._read(lambda c: c.fetch(
+            "SELECT id, type, created_at, received_at, duplicates, routable FROM events "
+            "WHERE call_id = $1 ORDER BY seq", call_id,
+        ))
+        return [EventRecord(*row) for row in rows]
+
+    async def jobs_of_call(self, call_id: str) -> list[JobRecord]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE call_id = $1 ORDER BY id", call_id,
+        ))
+        return [_record(r) for r in rows]
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        row = await self._read(lambda c: c.fetchrow(
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE id = $1", job_id,
+        ))
+        return None if row is None else _record(row)
+
+    async def bot_runs_of_call(self, call_id: str) -> list[BotRun]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {_BOT_RUN_COLUMNS} FROM bot_runs WHERE event_id IN "
+            "(SELECT id FROM events WHERE call_id = $1) ORDER BY started_at, id", call_id,
+        ))
+        return [_bot_run(r) for r in rows]
+
+    async def record_model_answer(self, answer: ModelAnswer) -> None:
+        await self._write_one(lambda conn: conn.execute(
+            "INSERT INTO model_answers (event_id, call_id, bot, task, model, prompt_tokens, "
+            "completion_tokens, cost_usd, cached, answer, created_at) "
+            "VALUES ($1, (SELECT call_id FROM events WHERE id = $1), $2, $3, $4, $5, $6, $7, "
+            "$8, $9, $10)",
+            answer.event_id, answer.bot, answer.task, answer.model, answer.prompt_tokens,
+            answer.completion_tokens, answer.cost_usd, answer.cached, answer.answer,
+            answer.created_at,
+        ))
+
+    async def model_answers_of_call(self, call_id: str) -> list[ModelAnswer]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {_ANSWER_COLUMNS} FROM model_answers WHERE call_id = $1 "
+            "ORDER BY created_at, id", call_id,
+        ))
+        return [ModelAnswer(*row) for row in rows]
+
+    async def dead_groups(self, *, limit: int = 100) -> list[DeadGroup]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT bot, {POSTGRES_DEAD_ERROR}, count(*), max(updated_at) FROM jobs "
+            "WHERE state = 'dead' GROUP BY 1, 2 ORDER BY 3 DESC, 4 DESC LIMIT $1", limit,
+        ))
+        return [DeadGroup(*row) for row in rows]
+
+    async def dead_in_group(self, bot: str | None, error: str, *,
+                            limit: int = 100) -> list[JobRecord]:
+        # Two forms rather than IS NOT DISTINCT FROM, which no index serves.
+        which = "bot IS NULL AND $1::text IS NULL" if bot is None else "bot = $1"
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE state = 'dead' AND {which} "
+            f"AND {POSTGRES_DEAD_ERROR} = $2 ORDER BY updated_at DESC, id DESC LIMIT $3",
+            bot, error, limit,
+        ))
+        return [_record(r) for r in rows]
+
+    async def discard_dead(self, job_id: int) -> bool:
+        discarded = await self._write_one(lambda conn: conn.fetchval(
+            "UPDATE jobs SET state = 'discarded', updated_at = now() "
+            "WHERE id = $1 AND state = 'dead' RETURNING true", job_id,
+        ))
+        return bool(discarded)
+
+    async def discard_pending(self, event_id: str, name_prefix: str) -> int:
+        return _count(await self._write_one(lambda conn: conn.execute(
+            "UPDATE jobs SET state = 'discarded', updated_at = now() "
+            "WHERE event_id = $1 AND state = 'pending' AND starts_with(name, $2)",
+            event_id, name_prefix,
+        )))
+
+    async def health(self, *, now: datetime | None = None) -> StoreHealth:
+        row = await self._read(lambda c: c.fetchrow(_HEALTH, now))
+        return StoreHealth(pending=row[0] - row[1], running=row[2], dead=row[3],
+                           done_last_minute=row[4], model_spend_today_usd=float(row[5]),
+                           dial_claims_24h=row[6])
 
     # model answers, joins, placed calls
 
@@ -952,14 +1170,13 @@ class PostgresStore(Store):
                         f"DELETE FROM {table} WHERE {column} IN ({_OLD_EVENTS})", *window
                     ))
             seq = window[1]
-        for table, column in (("llm_cache", "created_at"), ("joins", "updated_at")):
+        for table, key, older in _AGED:
             while True:
-                async with self._transaction() as conn:
-                    n = _count(await conn.execute(
-                        f"DELETE FROM {table} WHERE key IN "
-                        f"(SELECT key FROM {table} WHERE {column} < $1 LIMIT $2)",
-                        cutoff, batch_size,
-                    ))
+                n = _count(await self._write_one(partial(
+                    lambda conn, sql: conn.execute(sql, cutoff, batch_size),
+                    sql=f"DELETE FROM {table} WHERE {key} IN "
+                        f"(SELECT {key} FROM {table} WHERE {older} LIMIT $2)",
+                )))
                 counts[table] += n
                 if n < batch_size:
                     break
@@ -1011,22 +1228,23 @@ class PostgresStore(Store):
                     counts[table] += _count(await conn.execute(
                         f"DELETE FROM {table} WHERE {column} = ANY($1::text[])", ids
                     ))
-        for table, column in (("llm_cache", "answer"), ("actions", "detail::text")):
-            key = ""
+        for table, key_column, column in _MENTIONING:
+            key: str | int = 0 if key_column == "id" else ""
             while True:
                 found = [row[0] for row in await self._read(_fetching(
-                    f"SELECT key FROM {table} WHERE key > $1 AND EXISTS (SELECT 1 FROM "
-                    f"unnest($2::text[]) f WHERE position(f IN {column}) > 0) "
-                    "ORDER BY key LIMIT $3", key, texts, batch_size,
+                    f"SELECT {key_column} FROM {table} WHERE {key_column} > $1 AND EXISTS "
+                    f"(SELECT 1 FROM unnest($2::text[]) f WHERE position(f IN {column}) > 0) "
+                    f"ORDER BY {key_column} LIMIT $3", key, texts, batch_size,
                 ))]
                 if not found:
                     break
                 key = found[-1]
                 async with self._transaction() as conn:
-                    if table == "llm_cache":
-                        counts[table] += await _delete_answers(conn, found, pattern)
-                    else:
+                    if table == "actions":
                         counts[table] += await _erase_in_actions(conn, found, pattern)
+                    else:
+                        counts[table] += await _delete_answers(conn, table, key_column, found,
+                                                               pattern)
         for table in ("placed_calls", "dial_claims"):
             counts[table] = _count(await self._write_one(partial(
                 lambda conn, table: conn.execute(
@@ -1035,6 +1253,13 @@ class PostgresStore(Store):
                 ), table=table)))
         counts["open_callbacks"] = _count(await self._write_one(lambda conn: conn.execute(
             "DELETE FROM open_callbacks WHERE number = ANY($1::text[])", texts,
+        )))
+        counts["calls"] = _count(await self._write_one(lambda conn: conn.execute(
+            "UPDATE calls SET "
+            "from_number = CASE WHEN from_number = ANY($2::text[]) THEN $1 ELSE from_number END, "
+            "to_number = CASE WHEN to_number = ANY($2::text[]) THEN $1 ELSE to_number END "
+            "WHERE from_number = ANY($2::text[]) OR to_number = ANY($2::text[])",
+            ERASED, texts,
         )))
         return counts
 
@@ -1080,9 +1305,25 @@ def _action(r: Any) -> ActionRecord:
                         detail=json.loads(r[5]), created_at=r[6], updated_at=r[7])
 
 
+_RECORD_COLUMNS = (
+    "id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, last_error, updated_at"
+)
+_ANSWER_COLUMNS = (
+    "event_id, bot, task, model, prompt_tokens, completion_tokens, cost_usd, cached, answer, "
+    "created_at"
+)
+
+
 def _record(r: Any) -> JobRecord:
     return JobRecord(id=r[0], kind=r[1], event_id=r[2], bot=r[3], name=r[4], state=r[5],
-                     attempts=r[6], max_attempts=r[7], run_at=r[8], last_error=r[9])
+                     attempts=r[6], max_attempts=r[7], run_at=r[8], last_error=r[9],
+                     updated_at=r[10])
+
+
+def _bot_run(r: Any) -> BotRun:
+    return BotRun(job_id=r[0], event_id=r[1], bot=r[2], attempt=r[3], started_at=r[4],
+                  finished_at=r[5], outcome=r[6], error=r[7], prompt_tokens=r[8],
+                  completion_tokens=r[9], cost_usd=r[10])
 
 
 def _job(r: Any) -> Job:
@@ -1094,6 +1335,19 @@ def _job(r: Any) -> Job:
 # retention and erasure
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# What retention deletes by age alone: (table, key, which rows are older than the cutoff).
+# A call goes once it was last heard of before the cutoff; it started before then too,
+# which lets the walk read calls_newest.
+_AGED = (
+    ("llm_cache", "key", "created_at < $1"),
+    ("model_answers", "id", "created_at < $1"),
+    ("joins", "key", "updated_at < $1"),
+    ("calls", "call_id", "started_at < $1 AND last_at < $1"),
+)
+# What erasure searches for a number's forms: (table, key, the text searched).
+_MENTIONING = (("llm_cache", "key", "answer"), ("model_answers", "id", "answer"),
+               ("actions", "key", "detail::text"))
 
 # Old events whose jobs have all finished, in one window of seq.
 _OLD_EVENTS = (
@@ -1122,12 +1376,14 @@ def _fetching(sql: str, *args: Any) -> Callable[[_Connection], Awaitable[list[An
     return lambda conn: conn.fetch(sql, *args)
 
 
-async def _delete_answers(conn: _Connection, keys: list[str], pattern: re.Pattern[str]) -> int:
+async def _delete_answers(conn: _Connection, table: str, key: str, keys: list[Any],
+                          pattern: re.Pattern[str]) -> int:
+    kind = "bigint" if key == "id" else "text"
     rows = await conn.fetch(
-        "SELECT key, answer FROM llm_cache WHERE key = ANY($1::text[]) FOR UPDATE", keys
+        f"SELECT {key}, answer FROM {table} WHERE {key} = ANY($1::{kind}[]) FOR UPDATE", keys
     )
     gone = [row[0] for row in rows if mentions(row[1], pattern)]
-    await conn.execute("DELETE FROM llm_cache WHERE key = ANY($1::text[])", gone)
+    await conn.execute(f"DELETE FROM {table} WHERE {key} = ANY($1::{kind}[])", gone)
     return len(gone)
 
 

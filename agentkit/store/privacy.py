@@ -21,10 +21,10 @@ from agentkit.store.base import StoreError
 PURGE_BATCH = 1000
 
 # What purge_older_than and erase_number count, by what they removed or changed.
-PURGE_COUNTS = ("events", "jobs", "bot_runs", "llm_cache", "joins", "actions_masked",
-                "dial_claims")
-ERASE_COUNTS = ("events", "jobs", "bot_runs", "llm_cache", "actions", "placed_calls",
-                "dial_claims", "open_callbacks")
+PURGE_COUNTS = ("events", "jobs", "bot_runs", "llm_cache", "model_answers", "joins", "calls",
+                "actions_masked", "dial_claims")
+ERASE_COUNTS = ("events", "jobs", "bot_runs", "llm_cache", "model_answers", "actions",
+                "placed_calls", "dial_claims", "open_callbacks", "calls")
 
 WORDS_REMOVED = "[removed after the retention period]"
 ERASED = "[erased]"

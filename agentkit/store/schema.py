@@ -8,6 +8,45 @@ Add a migration by appending to both lists; never edit one that has shipped.
 
 from __future__ import annotations
 
+from agentkit.store.base import DEAD_ERROR_CHARS, JOIN_TIMER_PREFIX
+
+# What migration 10 built indexes on: the queries must use these same expressions
+# for the indexes to serve them, and a shipped migration never changes, so neither do they.
+
+# The characters Python's str.strip() takes off (str.isspace()), as code points.
+_SPACES = (0x9, 0xA, 0xB, 0xC, 0xD, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680,
+           *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+_SQLITE_TRIMMED = f"trim(coalesce(last_error, ''), char({', '.join(map(str, _SPACES))}))"
+# ``dead_error(last_error)`` in SQL, over a jobs row: the group of a dead letter.
+SQLITE_DEAD_ERROR = (
+    f"substr({_SQLITE_TRIMMED}, 1, "
+    f"min(instr({_SQLITE_TRIMMED} || char(10), char(10)) - 1, {DEAD_ERROR_CHARS}))"
+)
+POSTGRES_DEAD_ERROR = (
+    "left(split_part(btrim(coalesce(last_error, ''), E'"
+    + "".join(f"\\u{c:04x}" for c in _SPACES)
+    + f"'), E'\\n', 1), {DEAD_ERROR_CHARS})"
+)
+# An action's outcome word (``detail.outcome``): the call list's outcome filters read it,
+# and its index gives the planner the statistics to tell a rare outcome from a common one.
+SQLITE_OUTCOME = "json_extract(detail, '$.outcome')"
+POSTGRES_OUTCOME = "detail ->> 'outcome'"
+# A join's timer task still pending (job_counts and health leave these out of the queue).
+JOIN_TIMER = (f"state = 'pending' AND kind = 'task' "
+              f"AND substr(name, 1, {len(JOIN_TIMER_PREFIX)}) = '{JOIN_TIMER_PREFIX}'")
+# The events whose data names the call's numbers and direction (``data.from``...).
+PARTY_TYPES = ("call.initiated", "call.answered", "call.completed", "voicemail.received")
+_PARTY_TYPES = "(" + ", ".join(f"'{t}'" for t in PARTY_TYPES) + ")"
+
+
+def _sqlite_first_in_data(field: str) -> str:
+    """The first ``data.<field>`` a call's events say, in the order they were stored."""
+    value = f"json_extract(CAST(e.body AS TEXT), '$.data.{field}')"
+    return (f"(SELECT {value} FROM events e WHERE e.call_id = calls.call_id "
+            f"AND e.type IN {_PARTY_TYPES} AND json_valid(CAST(e.body AS TEXT)) "
+            f"AND {value} IS NOT NULL ORDER BY e.seq LIMIT 1)")
+
+
 SQLITE_MIGRATIONS: list[str] = [
     # 1: events, jobs, bot runs, the action log
     """
@@ -169,6 +208,58 @@ SQLITE_MIGRATIONS: list[str] = [
     # 9: a call's events found by call id (``ctx.history.actions()``: this call's actions)
     """
     CREATE INDEX events_by_call ON events (call_id) WHERE call_id IS NOT NULL;
+    """,
+    # 10: the operator console's reads: one row per call (newest first, by number), how
+    # often an event came again, actions found by call, the jobs a page of calls had, dead
+    # letters grouped by error, the health figures from indexes, and model answers by call
+    f"""
+    CREATE TABLE calls (
+        call_id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        last_at REAL NOT NULL,
+        from_number TEXT,
+        to_number TEXT,
+        direction TEXT,
+        events INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX calls_newest ON calls (started_at, call_id);
+    CREATE INDEX calls_by_from ON calls (from_number, started_at, call_id);
+    CREATE INDEX calls_by_to ON calls (to_number, started_at, call_id);
+    INSERT INTO calls (call_id, started_at, last_at, events)
+        SELECT call_id, MIN(created_at), MAX(received_at), COUNT(*) FROM events
+        WHERE call_id IS NOT NULL GROUP BY call_id;
+    UPDATE calls SET
+        from_number = {_sqlite_first_in_data("from")},
+        to_number = {_sqlite_first_in_data("to")},
+        direction = {_sqlite_first_in_data("direction")};
+    ALTER TABLE events ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE actions ADD COLUMN call_id TEXT;
+    UPDATE actions SET call_id = (SELECT e.call_id FROM events e WHERE e.id = actions.event_id);
+    CREATE INDEX actions_by_call ON actions (call_id, created_at);
+    CREATE INDEX actions_by_kind ON actions (kind, call_id);
+    CREATE INDEX actions_by_outcome ON actions ({SQLITE_OUTCOME}, call_id);
+    CREATE INDEX actions_open ON actions (created_at, key) WHERE state = 'started';
+    CREATE INDEX jobs_by_call ON jobs (call_id, bot);
+    CREATE INDEX jobs_by_bot ON jobs (bot, call_id) WHERE bot IS NOT NULL;
+    CREATE INDEX jobs_dead ON jobs (bot, ({SQLITE_DEAD_ERROR}), updated_at) WHERE state = 'dead';
+    CREATE INDEX jobs_done_by_time ON jobs (updated_at) WHERE state = 'done';
+    CREATE INDEX jobs_join_timers ON jobs (run_at) WHERE {JOIN_TIMER};
+    CREATE TABLE model_answers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL,
+        call_id TEXT,
+        bot TEXT NOT NULL,
+        task TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        cached INTEGER NOT NULL DEFAULT 0,
+        answer TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX model_answers_by_call ON model_answers (call_id, created_at);
+    CREATE INDEX model_answers_by_age ON model_answers (created_at, cost_usd);
     """,
 ]
 
@@ -336,6 +427,70 @@ POSTGRES_MIGRATIONS: list[str] = [
     # a call's events found by call id
     """
     CREATE INDEX events_by_call ON events (call_id) WHERE call_id IS NOT NULL;
+    """,
+    # 10: the operator console's reads (see SQLite's)
+    f"""
+    CREATE TABLE calls (
+        call_id TEXT PRIMARY KEY,
+        started_at TIMESTAMPTZ NOT NULL,
+        last_at TIMESTAMPTZ NOT NULL,
+        from_number TEXT,
+        to_number TEXT,
+        direction TEXT,
+        events INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX calls_newest ON calls (started_at, call_id);
+    CREATE INDEX calls_by_from ON calls (from_number, started_at, call_id);
+    CREATE INDEX calls_by_to ON calls (to_number, started_at, call_id);
+    INSERT INTO calls (call_id, started_at, last_at, from_number, to_number, direction, events)
+        SELECT call_id, min(created_at), max(received_at),
+               (array_agg(data ->> 'from' ORDER BY seq)
+                    FILTER (WHERE data ->> 'from' IS NOT NULL))[1],
+               (array_agg(data ->> 'to' ORDER BY seq)
+                    FILTER (WHERE data ->> 'to' IS NOT NULL))[1],
+               (array_agg(data ->> 'direction' ORDER BY seq)
+                    FILTER (WHERE data ->> 'direction' IS NOT NULL))[1],
+               count(*)
+        FROM (SELECT call_id, seq, created_at, received_at,
+                     CASE WHEN type IN {_PARTY_TYPES}
+                          AND strpos(convert_from(body, 'UTF8'), '\\u0000') = 0
+                     THEN convert_from(body, 'UTF8')::json -> 'data' END AS data
+              FROM events WHERE call_id IS NOT NULL) e
+        GROUP BY call_id;
+    ALTER TABLE events ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE actions ADD COLUMN call_id TEXT;
+    UPDATE actions a SET call_id = e.call_id FROM events e
+        WHERE e.id = a.event_id AND e.call_id IS NOT NULL;
+    CREATE INDEX actions_by_call ON actions (call_id, created_at);
+    CREATE INDEX actions_by_kind ON actions (kind, call_id);
+    CREATE INDEX actions_by_outcome ON actions (({POSTGRES_OUTCOME}), call_id);
+    -- kind, state and outcome go together: without this the planner takes them as
+    -- independent, expects a handful of "not reached" callbacks and sorts thousands.
+    CREATE STATISTICS actions_outcome (mcv) ON kind, state, ({POSTGRES_OUTCOME}) FROM actions;
+    CREATE INDEX actions_open ON actions (created_at, key) WHERE state = 'started';
+    CREATE INDEX jobs_by_call ON jobs (call_id, bot);
+    -- The bot filter of a bot with few calls; route jobs (no bot) never write to it.
+    CREATE INDEX jobs_by_bot ON jobs (bot, call_id) WHERE bot IS NOT NULL;
+    CREATE INDEX jobs_dead ON jobs (bot, ({POSTGRES_DEAD_ERROR}), updated_at)
+        WHERE state = 'dead';
+    CREATE INDEX jobs_done_by_time ON jobs (updated_at) WHERE state = 'done';
+    CREATE INDEX jobs_join_timers ON jobs (run_at) WHERE {JOIN_TIMER};
+    CREATE TABLE model_answers (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        call_id TEXT,
+        bot TEXT NOT NULL,
+        task TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+        cached BOOLEAN NOT NULL DEFAULT false,
+        answer TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX model_answers_by_call ON model_answers (call_id, created_at);
+    CREATE INDEX model_answers_by_age ON model_answers (created_at) INCLUDE (cost_usd);
     """,
 ]
 

@@ -30,20 +30,35 @@ from agentkit.store.base import (
     ActionState,
     BotRun,
     CachedAnswer,
+    CallActivity,
+    CallCursor,
+    CallQuery,
+    CallRow,
+    DeadGroup,
     DialClaim,
     DialGrant,
     DoNotCallEntry,
+    EventRecord,
     Job,
     JobRecord,
     JobSpec,
     JoinState,
     LeaseKinds,
+    ModelAnswer,
     NewEvent,
     PlacedCall,
     Store,
     StoredEvent,
     StoreError,
+    StoreHealth,
     StoreUnavailable,
+)
+from agentkit.store.calls import (
+    CALL_COLUMNS,
+    call_activity,
+    first_of_each,
+    list_calls_sql,
+    redelivered,
 )
 from agentkit.store.privacy import (
     ERASE_COUNTS,
@@ -55,7 +70,14 @@ from agentkit.store.privacy import (
     mentions,
     number_pattern,
 )
-from agentkit.store.schema import LEASE_KINDS, NOT_BLOCKED, SQLITE_MIGRATIONS
+from agentkit.store.schema import (
+    JOIN_TIMER,
+    LEASE_KINDS,
+    NOT_BLOCKED,
+    SQLITE_DEAD_ERROR,
+    SQLITE_MIGRATIONS,
+    SQLITE_OUTCOME,
+)
 
 T = TypeVar("T")
 Db = sqlite3.Connection
@@ -192,11 +214,12 @@ class SqliteStore(Store):
             return []
         now = self._clock()
         default_max = self.default_max_attempts
+        unique = first_of_each(events)
 
         def add(db: Db) -> dict[str, tuple[int, str | None, int]]:
-            placeholders = ",".join("(?, ?, ?, ?, ?, ?, ?)" for _ in events)
+            placeholders = ",".join("(?, ?, ?, ?, ?, ?, ?)" for _ in unique)
             values: list[Any] = []
-            for event in events:
+            for event in unique:
                 values += [event.id, event.type, event.created_at.timestamp(), now,
                            event.call_id, int(event.routable), event.body]
             inserted = {
@@ -217,6 +240,11 @@ class SqliteStore(Store):
                     [(eid, seq, call_id, default_max, now, now, now)
                      for eid, seq, call_id in routes],
                 )
+            _upsert_calls(db, [e for e in unique if e.id in inserted], now)
+            again = redelivered(events, inserted)
+            if again:
+                db.executemany("UPDATE events SET duplicates = duplicates + ? WHERE id = ?",
+                               [(n, eid) for eid, n in again.items()])
             return inserted
 
         inserted = await self._write(add)
@@ -376,8 +404,8 @@ class SqliteStore(Store):
 
     async def jobs_in_state(self, state: str, limit: int = 100) -> list[JobRecord]:
         rows = await self._read(lambda db: db.execute(
-            "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
-            "last_error FROM jobs WHERE state = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+            f"SELECT {_RECORD_COLUMNS} FROM jobs "
+            "WHERE state = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
             (state, limit),
         ).fetchall())
         return [_record(r) for r in rows]
@@ -392,8 +420,7 @@ class SqliteStore(Store):
     async def scheduled(self, name_prefix: str = "") -> list[JobRecord]:
         now = self._clock()
         rows = await self._read(lambda db: db.execute(
-            "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
-            "last_error FROM jobs WHERE state = 'pending' AND run_at > ? "
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE state = 'pending' AND run_at > ? "
             "AND substr(name, 1, ?) = ? ORDER BY run_at, id",
             (now, len(name_prefix), name_prefix),
         ).fetchall())
@@ -413,14 +440,13 @@ class SqliteStore(Store):
             "AND kind = 'task' AND substr(name, 1, ?) = ?) GROUP BY state",
             (now, len(JOIN_TIMER_PREFIX), JOIN_TIMER_PREFIX),
         ).fetchall())
-        counts = {"pending": 0, "running": 0, "done": 0, "dead": 0}
+        counts = {"pending": 0, "running": 0, "done": 0, "dead": 0, "discarded": 0}
         counts.update({state: int(n) for state, n in rows})
         return counts
 
     async def jobs_for_event(self, event_id: str) -> list[JobRecord]:
         rows = await self._read(lambda db: db.execute(
-            "SELECT id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, "
-            "last_error FROM jobs WHERE event_id = ? ORDER BY id", (event_id,),
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE event_id = ? ORDER BY id", (event_id,),
         ).fetchall())
         return [_record(r) for r in rows]
 
@@ -438,14 +464,10 @@ class SqliteStore(Store):
 
     async def bot_runs(self, event_id: str) -> list[BotRun]:
         rows = await self._read(lambda db: db.execute(
-            "SELECT job_id, event_id, bot, attempt, started_at, finished_at, outcome, error, "
-            "prompt_tokens, completion_tokens, cost_usd FROM bot_runs WHERE event_id = ? "
-            "ORDER BY id", (event_id,),
+            f"SELECT {_BOT_RUN_COLUMNS} FROM bot_runs WHERE event_id = ? ORDER BY id",
+            (event_id,),
         ).fetchall())
-        return [BotRun(job_id=r[0], event_id=r[1], bot=r[2], attempt=r[3],
-                       started_at=_dt(r[4]), finished_at=_dt(r[5]), outcome=r[6], error=r[7],
-                       prompt_tokens=r[8], completion_tokens=r[9], cost_usd=r[10])
-                for r in rows]
+        return [_bot_run(r) for r in rows]
 
     async def claim_action(
         self, key: str, *, event_id: str, bot: str, kind: str, detail: dict[str, Any]
@@ -455,8 +477,9 @@ class SqliteStore(Store):
         def claim(db: Db) -> tuple[ActionRecord | None, bool]:
             created = db.execute(
                 "INSERT INTO actions (key, event_id, bot, kind, state, detail, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, 'started', ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                (key, event_id, bot, kind, json.dumps(detail), now, now),
+                "updated_at, call_id) VALUES (?, ?, ?, ?, 'started', ?, ?, ?, "
+                "(SELECT call_id FROM events WHERE id = ?)) ON CONFLICT (key) DO NOTHING",
+                (key, event_id, bot, kind, json.dumps(detail), now, now, event_id),
             ).rowcount == 1
             return _action_by_key(db, key), created
 
@@ -599,6 +622,165 @@ class SqliteStore(Store):
         ).fetchall())
         return [_action(row) for row in rows]
 
+    async def open_actions(self, kinds: Sequence[str], *, limit: int = 100) -> list[ActionRecord]:
+        if not kinds:
+            return []
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT {_ACTION_COLUMNS} FROM actions INDEXED BY actions_open "
+            f"WHERE state = 'started' AND kind IN ({_marks(kinds)}) "
+            "ORDER BY created_at, key LIMIT ?",
+            (*kinds, limit),
+        ).fetchall())
+        return [_action(row) for row in rows]
+
+    # the console's reads
+
+    async def list_calls(
+        self, query: CallQuery, *, limit: int = 50, before: CallCursor | None = None
+    ) -> list[CallRow]:
+        params: list[Any] = []
+
+        def param(value: Any) -> str:
+            params.append(value)
+            return "?"
+
+        sql = list_calls_sql(query, limit, before, param=param,
+                             detail_outcome=SQLITE_OUTCOME,
+                             call_jobs="jobs j INDEXED BY jobs_by_call",
+                             cursor=lambda c: (c.started_at.timestamp(), c.call_id))
+        rows = await self._read(lambda db: db.execute(sql, params).fetchall())
+        return [_call(row) for row in rows]
+
+    async def get_call(self, call_id: str) -> CallRow | None:
+        row = await self._read(lambda db: db.execute(
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?", (call_id,)
+        ).fetchone())
+        return None if row is None else _call(row)
+
+    async def call_activity(self, call_ids: Sequence[str]) -> dict[str, CallActivity]:
+        ids = list(dict.fromkeys(call_ids))
+        if not ids:
+            return {}
+
+        def read(db: Db) -> tuple[list[Any], list[Any]]:
+            actions = db.execute(
+                f"SELECT {_ACTION_COLUMNS}, call_id FROM actions WHERE call_id IN ({_marks(ids)}) "
+                "ORDER BY created_at, key", ids,
+            ).fetchall()
+            jobs = db.execute(
+                "SELECT call_id, bot, SUM(state = 'dead') FROM jobs "
+                f"WHERE call_id IN ({_marks(ids)}) GROUP BY call_id, bot ORDER BY call_id, bot",
+                ids,
+            ).fetchall()
+            return actions, jobs
+
+        actions, jobs = await self._read(read)
+        return call_activity(ids, [(row[8], _action(row)) for row in actions], jobs)
+
+    async def events_of_call(self, call_id: str) -> list[EventRecord]:
+        rows = await self._read(lambda db: db.execute(
+            "SELECT id, type, created_at, received_at, duplicates, routable FROM events "
+            "WHERE call_id = ? ORDER BY seq", (call_id,),
+        ).fetchall())
+        return [EventRecord(id=r[0], type=r[1], created_at=_dt(r[2]), received_at=_dt(r[3]),
+                            duplicates=r[4], routable=bool(r[5])) for r in rows]
+
+    async def jobs_of_call(self, call_id: str) -> list[JobRecord]:
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE call_id = ? ORDER BY id", (call_id,),
+        ).fetchall())
+        return [_record(r) for r in rows]
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        row = await self._read(lambda db: db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE id = ?", (job_id,),
+        ).fetchone())
+        return None if row is None else _record(row)
+
+    async def bot_runs_of_call(self, call_id: str) -> list[BotRun]:
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT {_BOT_RUN_COLUMNS} FROM bot_runs WHERE event_id IN "
+            "(SELECT id FROM events WHERE call_id = ?) ORDER BY started_at, id", (call_id,),
+        ).fetchall())
+        return [_bot_run(r) for r in rows]
+
+    async def record_model_answer(self, answer: ModelAnswer) -> None:
+        await self._write(lambda db: db.execute(
+            "INSERT INTO model_answers (event_id, call_id, bot, task, model, prompt_tokens, "
+            "completion_tokens, cost_usd, cached, answer, created_at) "
+            "VALUES (?, (SELECT call_id FROM events WHERE id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (answer.event_id, answer.event_id, answer.bot, answer.task, answer.model,
+             answer.prompt_tokens, answer.completion_tokens, answer.cost_usd,
+             int(answer.cached), answer.answer, answer.created_at.timestamp()),
+        ))
+
+    async def model_answers_of_call(self, call_id: str) -> list[ModelAnswer]:
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT {_ANSWER_COLUMNS} FROM model_answers WHERE call_id = ? "
+            "ORDER BY created_at, id", (call_id,),
+        ).fetchall())
+        return [ModelAnswer(event_id=r[0], bot=r[1], task=r[2], model=r[3], prompt_tokens=r[4],
+                            completion_tokens=r[5], cost_usd=r[6], cached=bool(r[7]),
+                            answer=r[8], created_at=_dt(r[9])) for r in rows]
+
+    async def dead_groups(self, *, limit: int = 100) -> list[DeadGroup]:
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT bot, {SQLITE_DEAD_ERROR}, COUNT(*), MAX(updated_at) FROM jobs "
+            "INDEXED BY jobs_dead WHERE state = 'dead' GROUP BY 1, 2 "
+            "ORDER BY 3 DESC, 4 DESC LIMIT ?", (limit,),
+        ).fetchall())
+        return [DeadGroup(bot=r[0], error=r[1], count=r[2], latest=_dt(r[3])) for r in rows]
+
+    async def dead_in_group(self, bot: str | None, error: str, *,
+                            limit: int = 100) -> list[JobRecord]:
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM jobs INDEXED BY jobs_dead WHERE state = 'dead' "
+            f"AND bot IS ? AND {SQLITE_DEAD_ERROR} = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+            (bot, error, limit),
+        ).fetchall())
+        return [_record(r) for r in rows]
+
+    async def discard_dead(self, job_id: int) -> bool:
+        now = self._clock()
+        return await self._write(lambda db: db.execute(
+            "UPDATE jobs SET state = 'discarded', updated_at = ? WHERE id = ? AND state = 'dead'",
+            (now, job_id),
+        ).rowcount == 1)
+
+    async def discard_pending(self, event_id: str, name_prefix: str) -> int:
+        now = self._clock()
+        return await self._write(lambda db: db.execute(
+            "UPDATE jobs SET state = 'discarded', updated_at = ? WHERE event_id = ? "
+            "AND state = 'pending' AND substr(name, 1, ?) = ?",
+            (now, event_id, len(name_prefix), name_prefix),
+        ).rowcount)
+
+    async def health(self, *, now: datetime | None = None) -> StoreHealth:
+        at = self._clock() if now is None else now.timestamp()
+        midnight = _dt(at).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+        def read(db: Db) -> StoreHealth:
+            def count(sql: str, *params: Any) -> Any:
+                return db.execute(sql, params).fetchone()[0]
+
+            return StoreHealth(
+                pending=count("SELECT COUNT(*) FROM jobs WHERE state = 'pending'")
+                - count("SELECT COUNT(*) FROM jobs INDEXED BY jobs_join_timers "
+                        f"WHERE {JOIN_TIMER} AND run_at > ?", at),
+                running=count("SELECT COUNT(*) FROM jobs WHERE state = 'running'"),
+                dead=count("SELECT COUNT(*) FROM jobs WHERE state = 'dead'"),
+                done_last_minute=count(
+                    "SELECT COUNT(*) FROM jobs INDEXED BY jobs_done_by_time WHERE state = 'done' "
+                    "AND updated_at >= ? AND updated_at <= ?", at - 60, at),
+                model_spend_today_usd=float(count(
+                    "SELECT TOTAL(cost_usd) FROM model_answers "
+                    "WHERE created_at >= ? AND created_at <= ?", midnight, at)),
+                dial_claims_24h=count(
+                    "SELECT COUNT(*) FROM dial_claims WHERE created_at >= ? AND created_at <= ?",
+                    at - 86400, at),
+            )
+
+        return await self._read(read)
 
     # dialling
 
@@ -762,9 +944,9 @@ class SqliteStore(Store):
             seq, last, removed = await self._write(
                 partial(_purge_events, after=seq, before=before, limit=batch_size))
             _add(counts, removed)
-        for table, column in (("llm_cache", "created_at"), ("joins", "updated_at")):
+        for table, key, older in _AGED:
             while True:
-                n = await self._write(partial(_purge_table, table=table, column=column,
+                n = await self._write(partial(_purge_table, table=table, key=key, older=older,
                                               before=before, limit=batch_size))
                 counts[table] += n
                 if n < batch_size:
@@ -799,16 +981,20 @@ class SqliteStore(Store):
             ids = [row[1] for row in rows if mentions(bytes(row[2]), pattern)]
             if ids:
                 _add(counts, await self._write(partial(_delete_events, ids=ids)))
-        for table, column in (("llm_cache", "answer"), ("actions", "detail")):
-            key = ""
+        for table, key_column, column in _MENTIONING:
+            key: str | int = 0 if key_column == "id" else ""
             while True:
-                found = await self._read(partial(_keys_mentioning, table=table, column=column,
-                                                 after=key, forms=texts, limit=batch_size))
+                found = await self._read(partial(
+                    _keys_mentioning, table=table, key=key_column, column=column, after=key,
+                    forms=texts, limit=batch_size))
                 if not found:
                     break
                 key = found[-1]
-                change = _delete_answers if table == "llm_cache" else _erase_in_actions
-                counts[table] += await self._write(partial(change, keys=found, pattern=pattern))
+                change = (partial(_erase_in_actions, keys=found, pattern=pattern)
+                          if table == "actions" else
+                          partial(_delete_answers, table=table, key=key_column, keys=found,
+                                  pattern=pattern))
+                counts[table] += await self._write(change)
         for table in ("placed_calls", "dial_claims"):
             counts[table] = await self._write(partial(
                 lambda db, table: db.execute(
@@ -817,6 +1003,14 @@ class SqliteStore(Store):
                 ).rowcount, table=table))
         counts["open_callbacks"] = await self._write(lambda db: db.execute(
             f"DELETE FROM open_callbacks WHERE number IN ({_marks(texts)})", texts,
+        ).rowcount)
+        marks = _marks(texts)
+        counts["calls"] = await self._write(lambda db: db.execute(
+            f"UPDATE calls SET "
+            f"from_number = CASE WHEN from_number IN ({marks}) THEN ? ELSE from_number END, "
+            f"to_number = CASE WHEN to_number IN ({marks}) THEN ? ELSE to_number END "
+            f"WHERE from_number IN ({marks}) OR to_number IN ({marks})",
+            (*texts, ERASED, *texts, ERASED, *texts, *texts),
         ).rowcount)
         return counts
 
@@ -904,9 +1098,62 @@ def _action(r: Any) -> ActionRecord:
                         detail=json.loads(r[5]), created_at=_dt(r[6]), updated_at=_dt(r[7]))
 
 
+_BOT_RUN_COLUMNS = (
+    "job_id, event_id, bot, attempt, started_at, finished_at, outcome, error, "
+    "prompt_tokens, completion_tokens, cost_usd"
+)
+_ANSWER_COLUMNS = (
+    "event_id, bot, task, model, prompt_tokens, completion_tokens, cost_usd, cached, answer, "
+    "created_at"
+)
+
+
+def _bot_run(r: Any) -> BotRun:
+    return BotRun(job_id=r[0], event_id=r[1], bot=r[2], attempt=r[3], started_at=_dt(r[4]),
+                  finished_at=_dt(r[5]), outcome=r[6], error=r[7], prompt_tokens=r[8],
+                  completion_tokens=r[9], cost_usd=r[10])
+
+
+def _call(r: Any) -> CallRow:
+    return CallRow(call_id=r[0], started_at=_dt(r[1]), last_at=_dt(r[2]), from_number=r[3],
+                   to_number=r[4], direction=r[5], events=r[6])
+
+
+def _upsert_calls(db: Db, fresh: Sequence[NewEvent], now: float) -> None:
+    """Add a batch's new events to their calls' rows: one upsert per call."""
+    calls: dict[str, list[Any]] = {}
+    for event in fresh:
+        if event.call_id is None:
+            continue
+        at = event.created_at.timestamp()
+        row = calls.setdefault(event.call_id, [event.call_id, at, now, None, None, None, 0])
+        row[1] = min(row[1], at)
+        row[3] = row[3] or event.from_number
+        row[4] = row[4] or event.to_number
+        row[5] = row[5] or event.direction
+        row[6] += 1
+    db.executemany(
+        "INSERT INTO calls (call_id, started_at, last_at, from_number, to_number, direction, "
+        "events) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id) DO UPDATE SET "
+        "started_at = min(calls.started_at, excluded.started_at), "
+        "last_at = max(calls.last_at, excluded.last_at), "
+        "from_number = coalesce(calls.from_number, excluded.from_number), "
+        "to_number = coalesce(calls.to_number, excluded.to_number), "
+        "direction = coalesce(calls.direction, excluded.direction), "
+        "events = calls.events + excluded.events",
+        [calls[call_id] for call_id in sorted(calls)],
+    )
+
+
+_RECORD_COLUMNS = (
+    "id, kind, event_id, bot, name, state, attempts, max_attempts, run_at, last_error, updated_at"
+)
+
+
 def _record(r: Any) -> JobRecord:
     return JobRecord(id=r[0], kind=r[1], event_id=r[2], bot=r[3], name=r[4], state=r[5],
-                     attempts=r[6], max_attempts=r[7], run_at=_dt(r[8]), last_error=r[9])
+                     attempts=r[6], max_attempts=r[7], run_at=_dt(r[8]), last_error=r[9],
+                     updated_at=_dt(r[10]))
 
 
 def _job(r: Any) -> Job:
@@ -959,10 +1206,26 @@ def _purge_events(db: Db, *, after: int, before: float,
     }
 
 
-def _purge_table(db: Db, *, table: str, column: str, before: float, limit: int) -> int:
+# What retention deletes by age alone: (table, key, which rows are older than the cutoff).
+# A call goes once it was last heard of before the cutoff; it started before then too,
+# which lets the walk read calls_newest.
+_AGED = (
+    ("llm_cache", "key", "created_at < :before"),
+    ("model_answers", "id", "created_at < :before"),
+    ("joins", "key", "updated_at < :before"),
+    ("calls", "call_id", "started_at < :before AND last_at < :before"),
+)
+# What erasure searches for a number's forms: (table, key, the text searched).
+_MENTIONING = (("llm_cache", "key", "answer"), ("model_answers", "id", "answer"),
+               ("actions", "key", "detail"))
+
+
+def _purge_table(db: Db, *, table: str, key: str, older: str, before: float,
+                 limit: int) -> int:
     return db.execute(
-        f"DELETE FROM {table} WHERE key IN (SELECT key FROM {table} WHERE {column} < ? LIMIT ?)",
-        (before, limit),
+        f"DELETE FROM {table} WHERE {key} IN "
+        f"(SELECT {key} FROM {table} WHERE {older} LIMIT :limit)",
+        {"before": before, "limit": limit},
     ).rowcount
 
 
@@ -1003,22 +1266,23 @@ def _delete_events(db: Db, *, ids: Sequence[str]) -> dict[str, int]:
     }
 
 
-def _keys_mentioning(db: Db, *, table: str, column: str, after: str, forms: Sequence[str],
-                     limit: int) -> list[str]:
-    return [str(row[0]) for row in db.execute(
-        f"SELECT key FROM {table} WHERE key > ? AND ("
-        + " OR ".join(f"instr({column}, ?) > 0" for _ in forms) + ") ORDER BY key LIMIT ?",
+def _keys_mentioning(db: Db, *, table: str, key: str, column: str, after: Any,
+                     forms: Sequence[str], limit: int) -> list[Any]:
+    return [row[0] for row in db.execute(
+        f"SELECT {key} FROM {table} WHERE {key} > ? AND ("
+        + " OR ".join(f"instr({column}, ?) > 0" for _ in forms) + f") ORDER BY {key} LIMIT ?",
         (after, *forms, limit),
     )]
 
 
-def _delete_answers(db: Db, *, keys: Sequence[str], pattern: re.Pattern[str]) -> int:
+def _delete_answers(db: Db, *, table: str, key: str, keys: Sequence[Any],
+                    pattern: re.Pattern[str]) -> int:
     rows = db.execute(
-        f"SELECT key, answer FROM llm_cache WHERE key IN ({_marks(keys)})", keys
+        f"SELECT {key}, answer FROM {table} WHERE {key} IN ({_marks(keys)})", keys
     ).fetchall()
-    gone = [key for key, answer in rows if mentions(answer, pattern)]
+    gone = [found for found, answer in rows if mentions(answer, pattern)]
     if gone:
-        db.execute(f"DELETE FROM llm_cache WHERE key IN ({_marks(gone)})", gone)
+        db.execute(f"DELETE FROM {table} WHERE {key} IN ({_marks(gone)})", gone)
     return len(gone)
 
 

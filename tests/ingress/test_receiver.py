@@ -94,6 +94,24 @@ async def test_signed_event_stored_then_acknowledged(receiver: Receiver) -> None
     assert [j.kind for j in await receiver.store.jobs_for_event(event["id"])] == ["route"]
 
 
+async def test_stored_call_listed_with_its_numbers(receiver: Receiver) -> None:
+    """A stored call event's call is listed with its numbers and direction."""
+    await receiver.deliver(envelope("call.initiated"))
+    row = await receiver.store.get_call("cal_test_1")
+    assert row is not None
+    assert (row.from_number, row.to_number, row.direction, row.events) == (
+        "+442079460000", "+40264000111", "inbound", 1)
+
+
+async def test_voicemail_gives_its_call_numbers(receiver: Receiver) -> None:
+    """A voicemail names its call's numbers, and no direction."""
+    await receiver.deliver(envelope("voicemail.received"))
+    row = await receiver.store.get_call("cal_test_1")
+    assert row is not None
+    assert (row.from_number, row.to_number, row.direction) == (
+        "+442079460000", "+40264000111", None)
+
+
 async def test_redelivery_adds_no_work(receiver: Receiver) -> None:
     """The same event id again gets 200 and adds neither an event nor a job."""
     event = envelope("call.completed")
