@@ -20,7 +20,7 @@ DELIVERY_OUTCOMES = (
     "unsupported_media_type",
     "store_unavailable",
 )
-JOB_STATES = ("pending", "running", "done", "dead")
+JOB_STATES = ("pending", "running", "done", "dead", "discarded")
 LLM_TASKS = ("summarise", "classify", "extract", "decide")
 LLM_OUTCOMES = ("ok", "cached", "invalid", "error")
 FALLBACK_REASONS = ("no_model", "unavailable", "refused", "invalid_answer", "error")
@@ -92,10 +92,41 @@ class Metrics:
             "agentkit_notifications", "Chat notifications, by channel and outcome.",
             ["channel", "outcome"], registry=self.registry,
         )
+        # The deployment's figures, read from the store at each scrape (as the console shows them).
+        self.jobs_per_minute = Gauge(
+            "agentkit_jobs_per_minute", "Jobs finished in the last 60 seconds, every process.",
+            registry=self.registry,
+        )
+        self.dead_letters_waiting = Gauge(
+            "agentkit_dead_letters_waiting", "Dead letters not yet retried or discarded.",
+            registry=self.registry,
+        )
+        self.llm_spend_today = Gauge(
+            "agentkit_llm_spend_today_usd", "Model spend since midnight UTC, every process.",
+            registry=self.registry,
+        )
+        self.calls_24h = Gauge(
+            "agentkit_outbound_calls_last_day", "Outbound calls claimed in the last 24 hours.",
+            registry=self.registry,
+        )
+        self.call_budget_used = Gauge(
+            "agentkit_call_budget_used_ratio",
+            "Share of AGENTKIT_DIAL_DAILY_MAX used in the last 24 hours.",
+            registry=self.registry,
+        )
 
     def set_queue_depth(self, counts: dict[str, int]) -> None:
         for state in JOB_STATES:
             self.queue_depth.labels(state=state).set(counts.get(state, 0))
+
+    def set_health(self, *, jobs_per_minute: int, dead_letters: int, spend_today_usd: float,
+                   calls_24h: int, budget_used: float) -> None:
+        """The deployment's figures, as the console's health panel shows them."""
+        self.jobs_per_minute.set(jobs_per_minute)
+        self.dead_letters_waiting.set(dead_letters)
+        self.llm_spend_today.set(spend_today_usd)
+        self.calls_24h.set(calls_24h)
+        self.call_budget_used.set(budget_used)
 
     def llm_call(self, *, task: str, outcome: str) -> None:
         """Count one model answer: ok, cached, invalid (did not fit), or error (none came)."""

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import secrets
 import signal
 from dataclasses import dataclass, field
 from typing import Literal
 
+from quart import Blueprint
+
 from agentkit.bot import Bot
+from agentkit.console.access import UsersFile
+from agentkit.console.app import PREFIX as CONSOLE_PREFIX
+from agentkit.console.app import ConsoleConfig, console_blueprint
+from agentkit.console.health import read_health
+from agentkit.console.operations import ConsoleOperations
+from agentkit.console.session import ConsoleAccess, session_key
 from agentkit.errors import ConfigError
 from agentkit.ingress.receiver import WEBHOOK_PATH, create_receiver_app
 from agentkit.logs import get_logger
@@ -146,9 +155,14 @@ class Service:
             metrics=self.metrics,
             ready=self._not_ready_because,
             queue_counts=self.store.job_counts,
+            on_scrape=self._scrape_health,
         )
+        console_token = self._console_token()
+        if console_token is not None:
+            app.quart.register_blueprint(self._console(console_token))
         self.server = EmbeddedServer(app, host=options.host, port=options.port,
-                                     max_connections=options.max_connections)
+                                     max_connections=options.max_connections,
+                                     forwarded_allow_ips=self.settings.forwarded_allow_ips)
         await self.server.start()
         if self.sim is not None and self.takes_deliveries:
             self.sim.add_webhook(self.server.url + WEBHOOK_PATH, self.settings.webhook_secrets[0])
@@ -163,6 +177,50 @@ class Service:
         )
         if self.runs_jobs and not self.bots:
             log.warning("agentkit.no_bots", bots=options.bots or self.settings.bots)
+        if console_token is not None:
+            console = self.server.url + CONSOLE_PREFIX
+            if options.sandbox and not self.settings.console_token:
+                # As Jupyter does, and only in the sandbox: the URL signs you in.
+                log.info("console.ready", url=f"{console}/login?token={console_token}")
+            else:
+                log.info("console.ready", url=console + "/")
+
+    def _console_token(self) -> str | None:
+        """The shared token ("" for none) when the console is on, else None."""
+        token = str(self.settings.console_token)
+        if token or self.settings.console_users:
+            return token
+        if self.options.sandbox:
+            return secrets.token_urlsafe(24)
+        return None
+
+    def _console(self, token: str) -> Blueprint:
+        settings = self.settings
+        users = UsersFile(settings.console_users) if settings.console_users else None
+        access = ConsoleAccess(
+            secret_key=session_key(str(settings.api_key), token,
+                                   *(str(s) for s in settings.webhook_secrets)),
+            shared_token=token, users=users,
+        )
+        config = ConsoleConfig(
+            access=access, bots=tuple(bot.name for bot in self.bots),
+            regions=tuple(sorted(settings.dial_countries or ())),
+            calls_daily_max=settings.dial_daily_max,
+            url_token=token if self.options.sandbox and not settings.console_token else None,
+        )
+        operations = ConsoleOperations(
+            self.store, api=self.client,
+            wake=self.workers.wake if self.workers is not None else None,
+        )
+        return console_blueprint(config, self.store, operations, api=self.client)
+
+    async def _scrape_health(self) -> None:
+        health = await read_health(self.store, calls_daily_max=self.settings.dial_daily_max)
+        self.metrics.set_health(
+            jobs_per_minute=health.jobs_per_minute, dead_letters=health.dead_letters,
+            spend_today_usd=health.model_spend_today_usd, calls_24h=health.calls_24h,
+            budget_used=health.budget_used,
+        )
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -206,7 +206,9 @@ class EmbeddedServer:
     as it is accepted); request line and headers within ``max_header_bytes``
     (else 431 and the connection closed) and sent within ``header_timeout``
     seconds (else the connection is closed); an idle connection is closed after
-    ``keep_alive_timeout`` seconds.
+    ``keep_alive_timeout`` seconds. The client's address and scheme come from
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` only when the connection is from
+    one of ``forwarded_allow_ips`` (a reverse proxy).
     """
 
     def __init__(
@@ -221,6 +223,7 @@ class EmbeddedServer:
         header_timeout: float = HEADER_TIMEOUT,
         max_header_bytes: int = MAX_HEADER_BYTES,
         keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT,
+        forwarded_allow_ips: str = "127.0.0.1",
     ) -> None:
         if max_connections < 1:
             raise ConfigError(f"--max-connections must be at least 1, not {max_connections}")
@@ -246,6 +249,8 @@ class EmbeddedServer:
             # (">="). Connections never pass max_connections, so this caps requests
             # still running for clients that hung up.
             limit_concurrency=max_connections + 1,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None

@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     console_users: str | None = _setting(
         "AGENTKIT_CONSOLE_USERS", None,
         "the console's users file: names, roles and token hashes (agentkit console add-user)")
+    public_url: str | None = _setting(
+        "AGENTKIT_PUBLIC_URL", None,
+        "the console's address as users reach it, for links in chat notes (unset: no links)")
+    forwarded_allow_ips: str = _setting(
+        "AGENTKIT_FORWARDED_ALLOW_IPS", "127.0.0.1",
+        "proxies trusted for X-Forwarded-For and -Proto, comma-separated addresses or *")
 
     @classmethod
     def settings_customise_sources(
@@ -215,7 +221,7 @@ class Settings(BaseSettings):
                 values.append(optional)
         return [v for v in values if v]
 
-    @field_validator("base_url", mode="before")
+    @field_validator("base_url", "public_url", mode="before")
     @classmethod
     def _http_url(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):

@@ -449,6 +449,7 @@ class Callbacks:
         bot = self._bots.get(record.bot)
         if bot is None:
             raise ActionError(f"callback {record.key}: its bot {record.bot!r} is not loaded")
+        await self._note_attempt(record, placed, status, duration)
         if status == "completed":
             await self._finish(record, bot, "done", "reached",
                                f"answered, talked {duration} s")
@@ -464,6 +465,17 @@ class Callbacks:
         await self._finish(record, bot, "failed", "unreached",
                            f"{status} on attempt {placed.attempt} of {policy.max_attempts}")
         return []
+
+    async def _note_attempt(self, record: ActionRecord, placed: PlacedCall, status: str,
+                            duration: int | None) -> None:
+        """Keep how each attempt's call ended, for the console (once per call)."""
+        if any(item.get("call_id") == placed.call_id
+               for item in record.detail.get("attempt_log", [])):
+            return
+        await self._store.append_to_action(record.key, "attempt_log", {
+            "attempt": placed.attempt, "call_id": placed.call_id, "status": status,
+            "duration": duration, "at": datetime.now(UTC).isoformat(),
+        })
 
     async def _finish(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from agentkit.actions.callbacks import (
     CallbackResult,
@@ -29,6 +30,10 @@ log = get_logger("agentkit.actions")
 __all__ = ["Actions", "CallbackOutcome", "CallbackResult"]
 
 
+# What the action log keeps of a note's text, for the console.
+NOTE_TEXT_LIMIT = 2000
+
+
 class Actions:
     """The actions of one bot's run on one event."""
 
@@ -41,8 +46,12 @@ class Actions:
         callbacks: Callbacks,
         flows: FlowChanges,
         notifier: Notifier,
+        console_url: str | None = None,
     ) -> None:
+        """``console_url``: the console as users reach it (AGENTKIT_PUBLIC_URL); notes about
+        a call then link to its page."""
         self._record = record
+        self._console_url = console_url
         self._event = event
         self._bot = bot
         self._callbacks = callbacks
@@ -144,8 +153,14 @@ class Actions:
         """
         if isinstance(message, str):
             message = ChatMessage(title=self._bot.name, text=message, reference=self._event.id)
+        call_id = self._event.call_id
+        if self._console_url and call_id and "Console" not in message.links:
+            link = f"{self._console_url.rstrip('/')}/console/calls/{quote(call_id, safe='')}"
+            message = message.model_copy(update={"links": {**message.links, "Console": link}})
+        shown = message.masked()
         done = await self._record.perform(
-            self._record.key("notify", name), "notify", {"title": message.masked().title},
+            self._record.key("notify", name), "notify",
+            {"title": shown.title, "text": shown.text[:NOTE_TEXT_LIMIT]},
             lambda _: self._notifier.send(message), settle=_delivered,
         )
         return done.how == "dry_run" or done.record.state == "done"

@@ -5,7 +5,8 @@ answer), renders its prompt template with explicit variables, asks once for
 JSON fitting a schema, and validates the answer. An answer that does not fit
 is sent back once with what was wrong; a second miss raises LlmInvalidAnswer.
 Token use and cost add up in ``usage``; each model call logs one ``llm.call``
-event, never the prompt or the answer.
+event, never the prompt or the answer. A ``recorder`` gets each task's answer,
+for the operator console's timeline of a call.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -74,6 +76,22 @@ class _Summary(BaseModel):
     summary: str
 
 
+@dataclass(frozen=True)
+class TaskAnswer:
+    """One task's valid answer (masked JSON) and what its model calls cost, re-ask included."""
+
+    task: str
+    model: str
+    answer: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cached: bool
+
+
+AnswerRecorder = Callable[[TaskAnswer], Awaitable[None]]
+
+
 class _Invalid(Exception):
     """What was wrong with an answer: ``text`` for the model, ``kinds`` for the log."""
 
@@ -110,8 +128,10 @@ class LlmTasks:
         prompt_names: Mapping[str, str] | None = None,
         log: FilteringBoundLogger | None = None,
         use_platform: bool = True,
+        recorder: AnswerRecorder | None = None,
     ) -> None:
         self._client = client
+        self._recorder = recorder
         self._prompts = prompts
         self.model = model or (client.config.model if client is not None else "")
         self.usage = usage if usage is not None else Usage()
@@ -309,10 +329,33 @@ class LlmTasks:
                 ) from None
             self._count(client, task, "cached" if second.cached else "ok")
             await client.remember(first.key, second)
+            await self._record(client, task, first, second)
             return result
         self._count(client, task, "cached" if first.cached else "ok")
         await client.remember(first.key, first)
+        await self._record(client, task, first)
         return result
+
+    async def _record(self, client: LlmClient, task: str, *asked: Completion) -> None:
+        if self._recorder is None:
+            return
+        answer = TaskAnswer(
+            task=task, model=self.model, answer=asked[-1].content,
+            prompt_tokens=sum(c.prompt_tokens for c in asked),
+            completion_tokens=sum(c.completion_tokens for c in asked),
+            cost_usd=sum(self._cost(client, c) for c in asked),
+            cached=all(c.cached for c in asked),
+        )
+        try:
+            await self._recorder(answer)
+        except Exception as exc:  # bookkeeping only: the bot keeps its answer
+            self._log.warning("llm.answer_not_recorded", task=task, error=type(exc).__name__)
+
+    def _cost(self, client: LlmClient, completion: Completion) -> float:
+        if completion.cached:
+            return 0.0
+        return client.config.cost(self.model, completion.prompt_tokens,
+                                  completion.completion_tokens)
 
     def count_fallback(self, error: Exception) -> None:
         """Count that the handler went on without the model's answer because of ``error``.
@@ -367,9 +410,7 @@ class LlmTasks:
                 ms=_ms(started),
             )
             raise
-        cost = 0.0 if completion.cached else client.config.cost(
-            self.model, completion.prompt_tokens, completion.completion_tokens
-        )
+        cost = self._cost(client, completion)
         if client.metrics is not None and not completion.cached:
             client.metrics.llm_tokens_used(
                 model=self.model, prompt_tokens=completion.prompt_tokens,

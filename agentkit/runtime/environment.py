@@ -24,13 +24,14 @@ from agentkit.context import Context
 from agentkit.events import CallbackEnded, CallbackOutcome, Event
 from agentkit.history import History
 from agentkit.llm import LlmClient, LlmConfig, LlmTasks, PromptLibrary, Usage
+from agentkit.llm.tasks import AnswerRecorder, TaskAnswer
 from agentkit.logs import get_logger
 from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
 from agentkit.runtime.dispatch import Dispatcher
 from agentkit.runtime.worker import job_usage
 from agentkit.settings import Settings
-from agentkit.store.base import Job, Store
+from agentkit.store.base import Job, ModelAnswer, Store
 
 
 class BotEnvironment:
@@ -129,18 +130,30 @@ class BotEnvironment:
             attempt=job.attempts,
             llm=LlmTasks(self.llm, prompts, model=bot.model or self.settings.model,
                          usage=usage, prompt_names=bot.prompt_names, log=bot_log,
-                         use_platform=bot.use_platform_ai),
+                         use_platform=bot.use_platform_ai,
+                         recorder=self._answer_recorder(keyed.id, bot.name)),
             actions=Actions(
                 record=ActionLog(self.store, event_id=keyed.id, bot=bot.name,
                                  dry_run=self.settings.dry_run),
                 event=keyed, bot=bot, callbacks=self.callbacks, flows=self.flows,
-                notifier=self.notifier,
+                notifier=self.notifier, console_url=self.settings.public_url,
             ),
             usage=usage,
             deployment=self.settings,
             joined=joined or {event.type: event},
             missing=missing,
         )
+
+    def _answer_recorder(self, event_id: str, bot: str) -> AnswerRecorder:
+        async def record(answer: TaskAnswer) -> None:
+            await self.store.record_model_answer(ModelAnswer(
+                event_id=event_id, bot=bot, task=answer.task, model=answer.model,
+                prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+                cost_usd=answer.cost_usd, cached=answer.cached, answer=answer.answer,
+                created_at=datetime.now(UTC),
+            ))
+
+        return record
 
     async def _after_callback(
         self, bot: Bot, job: Job, event: Event, outcome: CallbackOutcome
