@@ -1,4 +1,4 @@
-"""Where deliveries, jobs, bot runs and actions are kept: one interface, two engines."""
+"""Where deliveries, jobs, bot runs, actions and approvals are kept: one interface, two engines."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 from agentkit.errors import ConfigError
 from agentkit.store.base import (
     ActionRecord,
+    Approval,
+    ApprovalDecision,
+    ApprovalState,
     BotRun,
     CachedAnswer,
     CallActivity,
@@ -20,6 +23,7 @@ from agentkit.store.base import (
     JobSpec,
     JoinState,
     ModelAnswer,
+    NewApproval,
     NewEvent,
     PlacedCall,
     Store,
@@ -32,6 +36,9 @@ from agentkit.store.base import (
 
 __all__ = [
     "ActionRecord",
+    "Approval",
+    "ApprovalDecision",
+    "ApprovalState",
     "BotRun",
     "CachedAnswer",
     "CallActivity",
@@ -45,6 +52,7 @@ __all__ = [
     "JobSpec",
     "JoinState",
     "ModelAnswer",
+    "NewApproval",
     "NewEvent",
     "PlacedCall",
     "Store",

@@ -19,6 +19,10 @@ JobKind = Literal["route", "bot", "task"]
 LeaseKinds = Literal["all", "route", "work"]
 ActionState = Literal["started", "done", "failed"]
 DialRefusal = Literal["paused", "do_not_call", "number_cap", "daily_max"]
+ApprovalState = Literal["pending", "approved", "rejected", "expired"]
+ApprovalDecision = Literal["approved", "rejected"]
+# The reason an approval nobody decided in time gives: it counts as a rejection.
+DEADLINE_PASSED = "no decision before the deadline"
 CALLS_PAUSED = "calls_paused"
 # How the dispatcher names a join's timer task (runtime/dispatch.py, JOIN_TIMEOUT).
 JOIN_TIMER_PREFIX = "join-timeout:"
@@ -215,6 +219,47 @@ class DoNotCallEntry:
     reason: str
     added_by: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewApproval:
+    """An action waiting for a person: exactly what will be done, why, and until when.
+
+    ``action_key`` is the action's key in the action log: one approval per action.
+    """
+
+    id: str
+    action_key: str
+    event_id: str
+    bot: str
+    kind: str
+    what: dict[str, Any]
+    why: dict[str, Any]
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class Approval:
+    """An approval as it stands: pending, or decided once (``expired`` when nobody did in time).
+
+    ``message`` says where a chat message about it lives (``{"channel": ..., "ts": ...}``).
+    """
+
+    id: str
+    action_key: str
+    event_id: str
+    call_id: str | None
+    bot: str
+    kind: str
+    what: dict[str, Any]
+    why: dict[str, Any]
+    deadline: datetime
+    state: ApprovalState
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+    created_at: datetime
+    message: dict[str, Any] = field(default_factory=dict)
 
 
 DEAD_ERROR_CHARS = 200
@@ -653,6 +698,48 @@ class Store(abc.ABC):
     async def append_to_action(self, key: str, field: str, item: dict[str, Any]) -> ActionRecord:
         """Add ``item`` to the list ``detail[field]`` of an action, atomically."""
 
+    # approvals
+
+    @abc.abstractmethod
+    async def add_approval(self, new: NewApproval) -> tuple[Approval, bool]:
+        """Record an approval as pending; True if this call created it.
+
+        For an ``action_key`` already asked about, the existing approval and False
+        (a retried handler asks once).
+        """
+
+    @abc.abstractmethod
+    async def get_approval(self, approval_id: str) -> Approval | None: ...
+
+    @abc.abstractmethod
+    async def decide_approval(
+        self, approval_id: str, decision: ApprovalDecision, *, by: str,
+        now: datetime | None = None, reason: str = "",
+    ) -> tuple[Approval, bool]:
+        """Approve or reject a pending approval whose deadline is after ``now``, atomically.
+
+        True if this call decided it. Otherwise the approval as it stands and False:
+        decided before (``decided_by`` says by whom), or past its deadline, in which
+        case this call moves it to ``expired`` (an approval nobody gave in time is
+        not one). ``now`` defaults to the store's clock. Raises StoreError for an
+        unknown id.
+        """
+
+    @abc.abstractmethod
+    async def pending_approvals(self, *, limit: int = 100) -> list[Approval]:
+        """Pending approvals, oldest first (those past their deadline too, until expired)."""
+
+    @abc.abstractmethod
+    async def expire_approvals(self, now: datetime | None = None) -> list[Approval]:
+        """Move every pending approval whose deadline has passed to ``expired``.
+
+        Returns those this call moved: each exactly once, across racing callers.
+        """
+
+    @abc.abstractmethod
+    async def set_approval_message(self, approval_id: str, message: dict[str, Any]) -> None:
+        """Record where the chat message about an approval lives; StoreError for an unknown id."""
+
     # retention and erasure
 
     @abc.abstractmethod
@@ -672,9 +759,10 @@ class Store(abc.ABC):
         event still has a pending or running job; cached and recorded model
         answers, joins last changed, and calls last heard of before it go; the
         action log's rows stay, their details masked
-        (``agentkit.store.privacy.mask_detail``) once. Returns counts by
-        ``events``, ``jobs``, ``bot_runs``, ``llm_cache``, ``model_answers``,
-        ``joins``, ``calls``, ``actions_masked`` and ``dial_claims``.
+        (``agentkit.store.privacy.mask_detail``) once; approvals decided before
+        it go. Returns counts by ``events``, ``jobs``, ``bot_runs``,
+        ``llm_cache``, ``model_answers``, ``joins``, ``calls``, ``actions_masked``,
+        ``dial_claims`` and ``approvals``.
         """
 
     @abc.abstractmethod
@@ -686,8 +774,12 @@ class Store(abc.ABC):
         and bot runs; cached and recorded model answers that mention one go; in
         action details the number becomes ``[erased]`` (and the caller's words are
         cut, as retention does), and in placed calls, call claims and the calls'
-        from and to numbers too; an open callback to it is released. Returns
-        counts by ``events``, ``jobs``, ``bot_runs``, ``llm_cache``,
-        ``model_answers``, ``actions``, ``placed_calls``, ``dial_claims``,
-        ``open_callbacks`` and ``calls``.
+        from and to numbers too; an open callback to it is released. In an
+        approval's ``what`` and ``why`` it becomes ``[erased]`` as in action
+        details, and a pending one is rejected
+        (``agentkit.store.privacy.ERASED_REASON``): what it
+        would do can no longer be shown. Returns counts by ``events``, ``jobs``,
+        ``bot_runs``, ``llm_cache``, ``model_answers``, ``actions``,
+        ``placed_calls``, ``dial_claims``, ``open_callbacks``, ``calls`` and
+        ``approvals``.
         """

@@ -26,9 +26,12 @@ import asyncpg  # type: ignore[import-untyped]
 
 from agentkit.store.base import (
     CALLS_PAUSED,
+    DEADLINE_PASSED,
     JOIN_TIMER_PREFIX,
     ActionRecord,
     ActionState,
+    Approval,
+    ApprovalDecision,
     BotRun,
     CachedAnswer,
     CallActivity,
@@ -46,6 +49,7 @@ from agentkit.store.base import (
     JoinState,
     LeaseKinds,
     ModelAnswer,
+    NewApproval,
     NewEvent,
     PlacedCall,
     Store,
@@ -64,6 +68,8 @@ from agentkit.store.calls import (
 from agentkit.store.privacy import (
     ERASE_COUNTS,
     ERASED,
+    ERASED_BY,
+    ERASED_REASON,
     PURGE_BATCH,
     PURGE_COUNTS,
     erase_in_detail,
@@ -247,6 +253,39 @@ _EXISTING_JOBS = """
 """
 
 _ACTION_COLUMNS = "key, event_id, bot, kind, state, detail, created_at, updated_at"
+
+_APPROVAL_FIELDS = ("id", "action_key", "event_id", "call_id", "bot", "kind", "what", "why",
+                    "deadline", "state", "decided_by", "decided_at", "reason", "created_at",
+                    "message")
+_APPROVAL_COLUMNS = ", ".join(_APPROVAL_FIELDS)
+# The same, on approvals aliased ``a`` (an update joined to another table).
+_A_APPROVAL_COLUMNS = ", ".join(f"a.{name}" for name in _APPROVAL_FIELDS)
+
+# One statement decides: the deadline is checked on the row it changes, and a racing
+# decide waits for this one, then finds the row no longer pending and changes nothing.
+_DECIDE = f"""
+    WITH moment AS (SELECT COALESCE($5::timestamptz, now()) AS at)
+    UPDATE approvals a SET
+        state = CASE WHEN a.deadline > m.at THEN $2::text ELSE 'expired' END,
+        decided_by = CASE WHEN a.deadline > m.at THEN $3::text END,
+        reason = CASE WHEN a.deadline > m.at THEN $4::text ELSE $6::text END,
+        decided_at = m.at
+    FROM moment m WHERE a.id = $1 AND a.state = 'pending'
+    RETURNING {_A_APPROVAL_COLUMNS}
+"""
+
+# Pending approvals past their deadline, each taken by one caller (SKIP LOCKED: a row a
+# racing decide or expire holds is theirs to settle).
+_EXPIRE = f"""
+    WITH moment AS (SELECT COALESCE($1::timestamptz, now()) AS at), due AS (
+        SELECT p.id FROM approvals p, moment m
+        WHERE p.state = 'pending' AND p.deadline <= m.at
+        ORDER BY p.id FOR UPDATE OF p SKIP LOCKED
+    )
+    UPDATE approvals a SET state = 'expired', decided_at = m.at, reason = $2
+    FROM due, moment m WHERE a.id = due.id
+    RETURNING {_A_APPROVAL_COLUMNS}
+"""
 
 # Each figure from an index: jobs_due counts by state, jobs_join_timers the timers left out
 # of the queue, jobs_done_by_time the jobs done lately, model_answers_by_age today's spend.
@@ -1139,6 +1178,68 @@ class PostgresStore(Store):
         return _action(row)
 
 
+    # approvals
+
+    async def add_approval(self, new: NewApproval) -> tuple[Approval, bool]:
+        async with self._transaction() as conn:
+            created = await conn.fetchval(
+                f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) VALUES ($1, $2, $3, "
+                "(SELECT call_id FROM events WHERE id = $3), $4, $5, $6::jsonb, $7::jsonb, $8, "
+                "'pending', NULL, NULL, NULL, now(), '{}') ON CONFLICT (action_key) DO NOTHING "
+                "RETURNING true",
+                new.id, new.action_key, new.event_id, new.bot, new.kind, json.dumps(new.what),
+                json.dumps(new.why), new.deadline,
+            )
+            row = await conn.fetchrow(
+                f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE action_key = $1",
+                new.action_key,
+            )
+        return _approval(row), bool(created)
+
+    async def get_approval(self, approval_id: str) -> Approval | None:
+        row = await self._read(lambda c: c.fetchrow(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = $1", approval_id
+        ))
+        return None if row is None else _approval(row)
+
+    async def decide_approval(
+        self, approval_id: str, decision: ApprovalDecision, *, by: str,
+        now: datetime | None = None, reason: str = "",
+    ) -> tuple[Approval, bool]:
+        if decision not in ("approved", "rejected"):
+            raise StoreError(f"an approval is approved or rejected, not {decision!r}")
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(_DECIDE, approval_id, decision, by, reason or None, now,
+                                      DEADLINE_PASSED)
+            decided = row is not None and row["state"] != "expired"
+            if row is None:
+                row = await conn.fetchrow(
+                    f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = $1", approval_id
+                )
+        if row is None:
+            raise StoreError(f"no approval {approval_id!r} to decide")
+        return _approval(row), decided
+
+    async def pending_approvals(self, *, limit: int = 100) -> list[Approval]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE state = 'pending' "
+            "ORDER BY created_at, id LIMIT $1", limit,
+        ))
+        return [_approval(row) for row in rows]
+
+    async def expire_approvals(self, now: datetime | None = None) -> list[Approval]:
+        rows = await self._write_one(lambda conn: conn.fetch(_EXPIRE, now, DEADLINE_PASSED))
+        return sorted((_approval(row) for row in rows), key=lambda a: (a.deadline, a.id))
+
+    async def set_approval_message(self, approval_id: str, message: dict[str, Any]) -> None:
+        status = await self._write_one(lambda conn: conn.execute(
+            "UPDATE approvals SET message = $2::jsonb WHERE id = $1",
+            approval_id, json.dumps(message),
+        ))
+        if not _count(status):
+            raise StoreError(f"no approval {approval_id!r} to record a message for")
+
+
     # retention and erasure
 
     async def claim_once(self, name: str) -> bool:
@@ -1229,7 +1330,7 @@ class PostgresStore(Store):
                         f"DELETE FROM {table} WHERE {column} = ANY($1::text[])", ids
                     ))
         for table, key_column, column in _MENTIONING:
-            key: str | int = 0 if key_column == "id" else ""
+            key: str | int = 0 if table == "model_answers" else ""
             while True:
                 found = [row[0] for row in await self._read(_fetching(
                     f"SELECT {key_column} FROM {table} WHERE {key_column} > $1 AND EXISTS "
@@ -1242,6 +1343,8 @@ class PostgresStore(Store):
                 async with self._transaction() as conn:
                     if table == "actions":
                         counts[table] += await _erase_in_actions(conn, found, pattern)
+                    elif table == "approvals":
+                        counts[table] += await _erase_in_approvals(conn, found, pattern)
                     else:
                         counts[table] += await _delete_answers(conn, table, key_column, found,
                                                                pattern)
@@ -1314,6 +1417,13 @@ _ANSWER_COLUMNS = (
 )
 
 
+def _approval(r: Any) -> Approval:
+    return Approval(id=r[0], action_key=r[1], event_id=r[2], call_id=r[3], bot=r[4], kind=r[5],
+                    what=json.loads(r[6]), why=json.loads(r[7]), deadline=r[8], state=r[9],
+                    decided_by=r[10], decided_at=r[11], reason=r[12], created_at=r[13],
+                    message=json.loads(r[14]))
+
+
 def _record(r: Any) -> JobRecord:
     return JobRecord(id=r[0], kind=r[1], event_id=r[2], bot=r[3], name=r[4], state=r[5],
                      attempts=r[6], max_attempts=r[7], run_at=r[8], last_error=r[9],
@@ -1344,10 +1454,12 @@ _AGED = (
     ("model_answers", "id", "created_at < $1"),
     ("joins", "key", "updated_at < $1"),
     ("calls", "call_id", "started_at < $1 AND last_at < $1"),
+    ("approvals", "id", "state <> 'pending' AND decided_at < $1"),
 )
 # What erasure searches for a number's forms: (table, key, the text searched).
 _MENTIONING = (("llm_cache", "key", "answer"), ("model_answers", "id", "answer"),
-               ("actions", "key", "detail::text"))
+               ("actions", "key", "detail::text"),
+               ("approvals", "id", "what::text || ' ' || why::text"))
 
 # Old events whose jobs have all finished, in one window of seq.
 _OLD_EVENTS = (
@@ -1398,5 +1510,27 @@ async def _erase_in_actions(conn: _Connection, keys: list[str],
         "UPDATE actions a SET detail = u.detail::jsonb "
         "FROM unnest($1::text[], $2::text[]) AS u(key, detail) WHERE a.key = u.key",
         [key for key, _ in changed], [detail for _, detail in changed],
+    )
+    return len(changed)
+
+
+async def _erase_in_approvals(conn: _Connection, ids: list[str],
+                              pattern: re.Pattern[str]) -> int:
+    """Erase the number from approvals' what and why; a pending one is rejected."""
+    rows = await conn.fetch(
+        "SELECT id, what, why FROM approvals WHERE id = ANY($1::text[]) FOR UPDATE", ids
+    )
+    changed = [(row[0], json.dumps(erase_in_detail(json.loads(row[1]), pattern)),
+                json.dumps(erase_in_detail(json.loads(row[2]), pattern)))
+               for row in rows if mentions(row[1], pattern) or mentions(row[2], pattern)]
+    await conn.execute(
+        "UPDATE approvals a SET what = u.what::jsonb, why = u.why::jsonb, "
+        "state = CASE WHEN a.state = 'pending' THEN 'rejected' ELSE a.state END, "
+        "decided_by = CASE WHEN a.state = 'pending' THEN $4 ELSE a.decided_by END, "
+        "decided_at = CASE WHEN a.state = 'pending' THEN now() ELSE a.decided_at END, "
+        "reason = CASE WHEN a.state = 'pending' THEN $5 ELSE a.reason END "
+        "FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, what, why) WHERE a.id = u.id",
+        [c[0] for c in changed], [c[1] for c in changed], [c[2] for c in changed],
+        ERASED_BY, ERASED_REASON,
     )
     return len(changed)

@@ -22,12 +22,15 @@ PURGE_BATCH = 1000
 
 # What purge_older_than and erase_number count, by what they removed or changed.
 PURGE_COUNTS = ("events", "jobs", "bot_runs", "llm_cache", "model_answers", "joins", "calls",
-                "actions_masked", "dial_claims")
+                "actions_masked", "dial_claims", "approvals")
 ERASE_COUNTS = ("events", "jobs", "bot_runs", "llm_cache", "model_answers", "actions",
-                "placed_calls", "dial_claims", "open_callbacks", "calls")
+                "placed_calls", "dial_claims", "open_callbacks", "calls", "approvals")
 
 WORDS_REMOVED = "[removed after the retention period]"
 ERASED = "[erased]"
+# A pending approval naming an erased number is rejected: what it would do is gone.
+ERASED_BY = "erasure"
+ERASED_REASON = "its number was erased"
 
 # Detail fields that may hold what a caller said, or what a model made of it
 # (a caller's name sits in a chat note's title).

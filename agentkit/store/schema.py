@@ -261,6 +261,30 @@ SQLITE_MIGRATIONS: list[str] = [
     CREATE INDEX model_answers_by_call ON model_answers (call_id, created_at);
     CREATE INDEX model_answers_by_age ON model_answers (created_at, cost_usd);
     """,
+    # 11: approvals: an action waiting for a person, one per action key, decided once;
+    # pending ones listed oldest first and expired by deadline, decided ones purged by age
+    """
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        action_key TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL,
+        call_id TEXT,
+        bot TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        what TEXT NOT NULL,
+        why TEXT NOT NULL,
+        deadline REAL NOT NULL,
+        state TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at REAL,
+        reason TEXT,
+        message TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX approvals_pending ON approvals (created_at, id) WHERE state = 'pending';
+    CREATE INDEX approvals_by_deadline ON approvals (deadline) WHERE state = 'pending';
+    CREATE INDEX approvals_decided ON approvals (decided_at) WHERE state <> 'pending';
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -491,6 +515,29 @@ POSTGRES_MIGRATIONS: list[str] = [
     );
     CREATE INDEX model_answers_by_call ON model_answers (call_id, created_at);
     CREATE INDEX model_answers_by_age ON model_answers (created_at) INCLUDE (cost_usd);
+    """,
+    # 11: approvals (see SQLite's)
+    """
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        action_key TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL,
+        call_id TEXT,
+        bot TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        what JSONB NOT NULL,
+        why JSONB NOT NULL,
+        deadline TIMESTAMPTZ NOT NULL,
+        state TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TIMESTAMPTZ,
+        reason TEXT,
+        message JSONB NOT NULL DEFAULT '{}',
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX approvals_pending ON approvals (created_at, id) WHERE state = 'pending';
+    CREATE INDEX approvals_by_deadline ON approvals (deadline) WHERE state = 'pending';
+    CREATE INDEX approvals_decided ON approvals (decided_at) WHERE state <> 'pending';
     """,
 ]
 

@@ -25,9 +25,12 @@ from typing import Any, TypeVar
 
 from agentkit.store.base import (
     CALLS_PAUSED,
+    DEADLINE_PASSED,
     JOIN_TIMER_PREFIX,
     ActionRecord,
     ActionState,
+    Approval,
+    ApprovalDecision,
     BotRun,
     CachedAnswer,
     CallActivity,
@@ -45,6 +48,7 @@ from agentkit.store.base import (
     JoinState,
     LeaseKinds,
     ModelAnswer,
+    NewApproval,
     NewEvent,
     PlacedCall,
     Store,
@@ -63,6 +67,8 @@ from agentkit.store.calls import (
 from agentkit.store.privacy import (
     ERASE_COUNTS,
     ERASED,
+    ERASED_BY,
+    ERASED_REASON,
     PURGE_BATCH,
     PURGE_COUNTS,
     erase_in_detail,
@@ -926,6 +932,84 @@ class SqliteStore(Store):
         return record
 
 
+    # approvals
+
+    async def add_approval(self, new: NewApproval) -> tuple[Approval, bool]:
+        now = self._clock()
+
+        def add(db: Db) -> tuple[Approval | None, bool]:
+            created = db.execute(
+                f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) VALUES (?, ?, ?, "
+                "(SELECT call_id FROM events WHERE id = ?), ?, ?, ?, ?, ?, 'pending', NULL, "
+                "NULL, NULL, ?, '{}') ON CONFLICT (action_key) DO NOTHING",
+                (new.id, new.action_key, new.event_id, new.event_id, new.bot, new.kind,
+                 json.dumps(new.what), json.dumps(new.why), new.deadline.timestamp(), now),
+            ).rowcount == 1
+            row = db.execute(f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE action_key = ?",
+                             (new.action_key,)).fetchone()
+            return (_approval(row) if row else None), created
+
+        approval, created = await self._write(add)
+        assert approval is not None
+        return approval, created
+
+    async def get_approval(self, approval_id: str) -> Approval | None:
+        return await self._read(lambda db: _approval_by_id(db, approval_id))
+
+    async def decide_approval(
+        self, approval_id: str, decision: ApprovalDecision, *, by: str,
+        now: datetime | None = None, reason: str = "",
+    ) -> tuple[Approval, bool]:
+        if decision not in ("approved", "rejected"):
+            raise StoreError(f"an approval is approved or rejected, not {decision!r}")
+        at = _ts(now, self._clock())
+
+        def decide(db: Db) -> tuple[Approval | None, bool]:
+            # One statement: the deadline is checked on the row it changes.
+            rows = db.execute(
+                f"UPDATE approvals SET "
+                "state = CASE WHEN deadline > :at THEN :decision ELSE 'expired' END, "
+                "decided_by = CASE WHEN deadline > :at THEN :by END, "
+                "reason = CASE WHEN deadline > :at THEN :reason ELSE :passed END, "
+                "decided_at = :at WHERE id = :id AND state = 'pending' "
+                f"RETURNING {_APPROVAL_COLUMNS}",
+                {"at": at, "decision": decision, "by": by, "reason": reason or None,
+                 "passed": DEADLINE_PASSED, "id": approval_id},
+            ).fetchall()
+            if rows:
+                changed = _approval(rows[0])
+                return changed, changed.state != "expired"
+            return _approval_by_id(db, approval_id), False
+
+        approval, decided = await self._write(decide)
+        if approval is None:
+            raise StoreError(f"no approval {approval_id!r} to decide")
+        return approval, decided
+
+    async def pending_approvals(self, *, limit: int = 100) -> list[Approval]:
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE state = 'pending' "
+            "ORDER BY created_at, id LIMIT ?", (limit,),
+        ).fetchall())
+        return [_approval(row) for row in rows]
+
+    async def expire_approvals(self, now: datetime | None = None) -> list[Approval]:
+        at = _ts(now, self._clock())
+        rows = await self._write(lambda db: db.execute(
+            "UPDATE approvals SET state = 'expired', decided_at = ?, reason = ? "
+            f"WHERE state = 'pending' AND deadline <= ? RETURNING {_APPROVAL_COLUMNS}",
+            (at, DEADLINE_PASSED, at),
+        ).fetchall())
+        return sorted((_approval(row) for row in rows), key=lambda a: (a.deadline, a.id))
+
+    async def set_approval_message(self, approval_id: str, message: dict[str, Any]) -> None:
+        changed = await self._write(lambda db: db.execute(
+            "UPDATE approvals SET message = ? WHERE id = ?", (json.dumps(message), approval_id),
+        ).rowcount)
+        if not changed:
+            raise StoreError(f"no approval {approval_id!r} to record a message for")
+
+
     # retention and erasure
 
     async def claim_once(self, name: str) -> bool:
@@ -982,7 +1066,7 @@ class SqliteStore(Store):
             if ids:
                 _add(counts, await self._write(partial(_delete_events, ids=ids)))
         for table, key_column, column in _MENTIONING:
-            key: str | int = 0 if key_column == "id" else ""
+            key: str | int = 0 if table == "model_answers" else ""
             while True:
                 found = await self._read(partial(
                     _keys_mentioning, table=table, key=key_column, column=column, after=key,
@@ -990,10 +1074,15 @@ class SqliteStore(Store):
                 if not found:
                     break
                 key = found[-1]
-                change = (partial(_erase_in_actions, keys=found, pattern=pattern)
-                          if table == "actions" else
-                          partial(_delete_answers, table=table, key=key_column, keys=found,
-                                  pattern=pattern))
+                change: Callable[[Db], int]
+                if table == "actions":
+                    change = partial(_erase_in_actions, keys=found, pattern=pattern)
+                elif table == "approvals":
+                    change = partial(_erase_in_approvals, ids=found, pattern=pattern,
+                                     now=self._clock())
+                else:
+                    change = partial(_delete_answers, table=table, key=key_column, keys=found,
+                                     pattern=pattern)
                 counts[table] += await self._write(change)
         for table in ("placed_calls", "dial_claims"):
             counts[table] = await self._write(partial(
@@ -1081,6 +1170,19 @@ def _action_by_key(db: Db, key: str) -> ActionRecord | None:
     return _action(row) if row else None
 
 
+def _approval_by_id(db: Db, approval_id: str) -> Approval | None:
+    row = db.execute(f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?",
+                     (approval_id,)).fetchone()
+    return _approval(row) if row else None
+
+
+def _approval(r: Any) -> Approval:
+    return Approval(id=r[0], action_key=r[1], event_id=r[2], call_id=r[3], bot=r[4], kind=r[5],
+                    what=json.loads(r[6]), why=json.loads(r[7]), deadline=_dt(r[8]), state=r[9],
+                    decided_by=r[10], decided_at=None if r[11] is None else _dt(r[11]),
+                    reason=r[12], created_at=_dt(r[13]), message=json.loads(r[14]))
+
+
 def _join_by_key(db: Db, key: str) -> JoinState | None:
     row = db.execute("SELECT key, events, fired FROM joins WHERE key = ?", (key,)).fetchone()
     if row is None:
@@ -1089,6 +1191,10 @@ def _join_by_key(db: Db, key: str) -> JoinState | None:
 
 
 _ACTION_COLUMNS = "key, event_id, bot, kind, state, detail, created_at, updated_at"
+_APPROVAL_COLUMNS = (
+    "id, action_key, event_id, call_id, bot, kind, what, why, deadline, state, decided_by, "
+    "decided_at, reason, created_at, message"
+)
 # A finished action is never started again (a late "placed" after the outcome, say).
 _SETTLED = ("done", "failed")
 
@@ -1214,10 +1320,11 @@ _AGED = (
     ("model_answers", "id", "created_at < :before"),
     ("joins", "key", "updated_at < :before"),
     ("calls", "call_id", "started_at < :before AND last_at < :before"),
+    ("approvals", "id", "state <> 'pending' AND decided_at < :before"),
 )
 # What erasure searches for a number's forms: (table, key, the text searched).
 _MENTIONING = (("llm_cache", "key", "answer"), ("model_answers", "id", "answer"),
-               ("actions", "key", "detail"))
+               ("actions", "key", "detail"), ("approvals", "id", "what || ' ' || why"))
 
 
 def _purge_table(db: Db, *, table: str, key: str, older: str, before: float,
@@ -1293,4 +1400,25 @@ def _erase_in_actions(db: Db, *, keys: Sequence[str], pattern: re.Pattern[str]) 
     changed = [(json.dumps(erase_in_detail(json.loads(detail), pattern)), key)
                for key, detail in rows if mentions(detail, pattern)]
     db.executemany("UPDATE actions SET detail = ? WHERE key = ?", changed)
+    return len(changed)
+
+
+def _erase_in_approvals(db: Db, *, ids: Sequence[str], pattern: re.Pattern[str],
+                        now: float) -> int:
+    """Erase the number from approvals' what and why; a pending one is rejected."""
+    rows = db.execute(
+        f"SELECT id, what, why FROM approvals WHERE id IN ({_marks(ids)})", ids
+    ).fetchall()
+    changed = [(json.dumps(erase_in_detail(json.loads(what), pattern)),
+                json.dumps(erase_in_detail(json.loads(why), pattern)), approval_id)
+               for approval_id, what, why in rows
+               if mentions(what, pattern) or mentions(why, pattern)]
+    if not changed:
+        return 0
+    db.executemany("UPDATE approvals SET what = ?, why = ? WHERE id = ?", changed)
+    db.execute(
+        f"UPDATE approvals SET state = 'rejected', decided_by = ?, decided_at = ?, reason = ? "
+        f"WHERE state = 'pending' AND id IN ({_marks(changed)})",
+        (ERASED_BY, now, ERASED_REASON, *(approval_id for _, _, approval_id in changed)),
+    )
     return len(changed)
