@@ -59,7 +59,7 @@ class ServerTurns:
     run (pytest-xdist) and other runs at the same time all take turns: ``server``,
     held shared by each test using the server and exclusively by a test restarting
     it; and ``turnstile``, held by a restarting test while it waits, so that tests
-    coming after it queue behind it instead of keeping the server busy for ever. A
+    coming after it queue behind it instead of keeping the server busy forever. A
     test's turn ends with the test (``end``), after its fixtures dropped what they made.
     """
 
@@ -107,6 +107,7 @@ TURNS = _server_turns()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that restart the server through one of RESTARTING_FIXTURES."""
     for item in items:
         if RESTARTING_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(RESTARTS)

@@ -19,10 +19,15 @@ PG_TESTS = [
 ]
 
 
-async def run_without_server(**env: str) -> tuple[dict[str, int], str]:
-    """Run PG_TESTS in a new pytest, PostgreSQL's URL on a closed port: its tally and output."""
-    environment = {k: v for k, v in os.environ.items() if k != REQUIRE_POSTGRES}
-    environment.update(env)
+async def run_without_server(tmp: Path, **env: str) -> tuple[dict[str, int], str]:
+    """Run PG_TESTS in a new pytest, PostgreSQL's URL on a closed port: its tally and output.
+
+    The new run keeps its temporary files in ``tmp``, and is not told it is a worker of
+    this run (pytest-xdist's variables).
+    """
+    environment = {k: v for k, v in os.environ.items()
+                   if k != REQUIRE_POSTGRES and not k.startswith("PYTEST_XDIST_")}
+    environment.update(env, TMPDIR=str(tmp))
     with closed_port() as port:
         environment["AGENTKIT_TEST_POSTGRES_URL"] = f"postgresql://postgres@127.0.0.1:{port}/t"
         # Serially (-n 0): two tests are not worth starting pytest-xdist's workers.
@@ -39,9 +44,9 @@ async def run_without_server(**env: str) -> tuple[dict[str, int], str]:
     return tally, text
 
 
-async def test_required_postgres_missing_fails() -> None:
+async def test_required_postgres_missing_fails(tmp_path: Path) -> None:
     """With AGENTKIT_REQUIRE_POSTGRES=1 and no server, each PostgreSQL test fails and says why."""
-    tally, out = await run_without_server(**{REQUIRE_POSTGRES: "1"})
+    tally, out = await run_without_server(tmp_path, **{REQUIRE_POSTGRES: "1"})
     # A fixture that fails is a setup error: a failing run all the same, never a skip.
     assert "skipped" not in tally and "passed" not in tally, out
     assert tally.get("failed", 0) + tally.get("error", 0) == len(PG_TESTS), out
@@ -50,7 +55,7 @@ async def test_required_postgres_missing_fails() -> None:
     ), out
 
 
-async def test_optional_postgres_missing_skips() -> None:
+async def test_optional_postgres_missing_skips(tmp_path: Path) -> None:
     """Without AGENTKIT_REQUIRE_POSTGRES, a PostgreSQL test with no server is skipped."""
-    tally, out = await run_without_server()
+    tally, out = await run_without_server(tmp_path)
     assert tally == {"skipped": len(PG_TESTS)}, out
