@@ -312,7 +312,7 @@ def console_blueprint(
             await act(g.operator)
         except OperationError as exc:
             return await _error(exc.status, str(exc), back=_back(form))
-        return _see(_with_note(_back(form), note))
+        return _see(_with_query(_back(form), note=note))
 
     async def _health() -> Health:
         return await read_health(store, calls_daily_max=config.calls_daily_max)
@@ -380,18 +380,12 @@ def _back(form: MultiDict[str, Any]) -> str:
     return _next_page(form.get("back"))
 
 
-def _with_note(path: str, note: str) -> str:
-    return _with_query(path, note=note)
-
-
 def _with_query(path: str, **values: str) -> str:
+    """``path`` with ``values`` set in its query; a note shown once is not carried on."""
     base, _, query = path.partition("?")
-    kept = [(k, v) for k, v in _pairs(query) if k not in values]
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+            if k not in values and k != "note"]
     return base + "?" + urlencode([*kept, *values.items()])
-
-
-def _pairs(query: str) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "note"]
 
 
 def _cursor_text(started_at: datetime, call_id: str) -> str:

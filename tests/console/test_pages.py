@@ -5,22 +5,11 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import Any
 
 from agentkit.console.search import read_search
 from agentkit.testing.harness import BotHarness
 from tests.console.support import make_console
-from tests.shipped.helpers import CALLER, CLOSED, harness, shipped
-
-WORDS = "Hi, it's Ana Pop about invoice 4011, it is wrong. Please call me back after 3pm."
-
-
-def triage(**fields: Any) -> dict[str, Any]:
-    return {
-        "caller_name": "Ana Pop", "reason": "invoice 4011 is wrong", "urgency": "high",
-        "wants_callback": True, "callback_window": "after 3pm", "callback_number": None,
-        "spam": False, "language": "en", **fields,
-    }
+from tests.shipped.helpers import CALLER, CLOSED, WORDS, harness, shipped, triage
 
 
 async def voicemail(h: BotHarness, words: str = WORDS, caller: str = CALLER) -> str:

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ROOT / "prompts"
 MAIN = "+40264000111"
 CALLER = "+442079460000"
+WORDS = "Hi, it's Ana Pop about invoice 4011, it is wrong. Please call me back after 3pm."
 # Open on one day only, three days from today (UTC): closed while the tests run.
 _OPEN_DAY = DAYS[(datetime.now(UTC).weekday() + 3) % 7]
 CLOSED = {"AGENTKIT_BUSINESS_HOURS": f"{_OPEN_DAY} 09:00-17:00 UTC"}
@@ -88,3 +89,12 @@ async def request(h: BotHarness, bot: str, name: str, **args: str) -> str:
 async def dead_jobs(h: BotHarness) -> int:
     """How many jobs of any event (agentkit's own included) were dead-lettered."""
     return (await h.store.job_counts())["dead"]
+
+
+def triage(**fields: Any) -> dict[str, Any]:
+    """A model answer for the voicemail bot's triage schema."""
+    return {
+        "caller_name": "Ana Pop", "reason": "invoice 4011 is wrong", "urgency": "high",
+        "wants_callback": True, "callback_window": "after 3pm", "callback_number": None,
+        "spam": False, "language": "en", **fields,
+    }

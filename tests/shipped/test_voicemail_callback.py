@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,25 +14,18 @@ from tests.shipped.helpers import (
     CALLER,
     CLOSED,
     MAIN,
+    WORDS,
     deliver_first,
     harness,
     shipped,
     system_prompt,
     titled,
+    triage,
     users,
 )
 
 BOT = "voicemail-callback"
-WORDS = "Hi, it's Ana Pop about invoice 4011, it is wrong. Please call me back after 3pm."
 
-
-def triage(**fields: Any) -> dict[str, Any]:
-    """A model answer for the triage schema."""
-    return {
-        "caller_name": "Ana Pop", "reason": "invoice 4011 is wrong", "urgency": "high",
-        "wants_callback": True, "callback_window": "after 3pm", "callback_number": None,
-        "spam": False, "language": "en", **fields,
-    }
 
 
 # the happy path
