@@ -8,7 +8,15 @@ from agentkit.actions.hours import BusinessHours
 from agentkit.actions.notify import ChatMessage
 from agentkit.actions.policy import DialPolicy, PolicyDecision, to_e164
 from agentkit.actions.toolkit import Actions
-from agentkit.bot import Bot, BotDefinitionError, CallbackPolicy, Escalation, Team, Urgency
+from agentkit.bot import (
+    Approvals,
+    Bot,
+    BotDefinitionError,
+    CallbackPolicy,
+    Escalation,
+    Team,
+    Urgency,
+)
 from agentkit.context import Context
 from agentkit.errors import (
     AgentkitError,
@@ -72,6 +80,7 @@ __all__ = [
     "ApiError",
     "ApiStatusError",
     "ApiTimeoutError",
+    "Approvals",
     "AuthenticationError",
     "BadRequestError",
     "Bot",

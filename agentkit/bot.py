@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, cast, get_args, 
 
 from pydantic import BaseModel
 
+from agentkit.approvals.rules import APPROVAL_RULES
 from agentkit.errors import ConfigError
 from agentkit.events import (
     EVENT_CLASSES,
@@ -161,6 +162,33 @@ class CallbackPolicy:
 
 
 @dataclass(frozen=True)
+class Approvals:
+    """Which of a bot's actions wait for a person, and for how long.
+
+    ``rules``: some of ``callback_to_other_number`` (a callback to a number that
+    is not the caller's ID), ``flow_change``, ``escalation``, ``all_callbacks``.
+    ``timeout``: seconds an approval waits (None: AGENTKIT_APPROVAL_TIMEOUT);
+    when it runs out the action is rejected, always. Set on a bot, they replace
+    the deployment's AGENTKIT_APPROVALS; ``Approvals()`` turns approvals off for it.
+    """
+
+    rules: tuple[str, ...] = ()
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rules, str):
+            object.__setattr__(self, "rules", (self.rules,))
+        unknown = [rule for rule in self.rules if rule not in APPROVAL_RULES]
+        if unknown:
+            raise BotDefinitionError(
+                f"Approvals has unknown rules {unknown}: use some of {list(APPROVAL_RULES)}"
+            )
+        object.__setattr__(self, "rules", tuple(dict.fromkeys(self.rules)))
+        if self.timeout is not None and not self.timeout > 0:
+            raise BotDefinitionError("Approvals.timeout must be a positive number of seconds")
+
+
+@dataclass(frozen=True)
 class Escalation:
     """Where escalated follow-ups go: a higher team rung first, at a priority.
 
@@ -254,6 +282,7 @@ class Bot:
         dial_policy: DialPolicy | None = None,
         callbacks: CallbackPolicy | None = None,
         escalation: Escalation | None = None,
+        approvals: Approvals | None = None,
         settings: BaseModel | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
@@ -287,6 +316,12 @@ class Bot:
         self.dial_policy = dial_policy or DialPolicy()
         self.callbacks = callbacks or CallbackPolicy()
         self.escalation = escalation or Escalation()
+        if approvals is not None and not isinstance(approvals, Approvals):
+            raise BotDefinitionError(
+                f"bot {name!r}: approvals= takes Approvals(rules=[...], timeout=...), not a "
+                f"{type(approvals).__name__}"
+            )
+        self.approvals = approvals
         self.settings = settings
         self.listeners: list[Listener] = []
         self.callback_listeners: list[HandlerFn] = []

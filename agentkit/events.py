@@ -182,7 +182,7 @@ class Requested(Event):
 
 
 CallbackOutcomeName = Literal[
-    "reached", "unreached", "cancelled", "refused", "failed", "expired"
+    "reached", "unreached", "cancelled", "refused", "failed", "expired", "rejected"
 ]
 
 

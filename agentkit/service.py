@@ -16,6 +16,9 @@ from typing import Literal
 
 from quart import Blueprint
 
+from agentkit.approvals.desk import ApprovalConfig, ApprovalDesk
+from agentkit.approvals.interactions import slack_interactions
+from agentkit.approvals.slack import SlackApp, SlackWebApi
 from agentkit.bot import Bot
 from agentkit.console.access import UsersFile
 from agentkit.console.app import PREFIX as CONSOLE_PREFIX
@@ -60,6 +63,8 @@ class RunOptions:
     max_attempts: int = 5
     prompts: str = "./prompts"
     max_connections: int = 1000
+    # --approvals (with --sandbox): the demo's callbacks wait for approval in the console
+    approvals: bool = False
     workers: WorkerConfig = field(default_factory=WorkerConfig)
     # phone.systems' limits; on PostgreSQL every process of the deployment shares them
     api_limits: RateLimits = field(default_factory=RateLimits)
@@ -88,6 +93,8 @@ class Service:
         self.environment: BotEnvironment | None = None
         self.scheduler: Scheduler | None = None
         self.retention: RetentionJob | None = None
+        self.approvals: ApprovalDesk | None = None
+        self.slack: SlackWebApi | None = None
 
     @property
     def takes_deliveries(self) -> bool:
@@ -143,6 +150,7 @@ class Service:
                 on_dead_letter=self.environment.dead_letter_alert,
             )
             await self.workers.start()
+            self.environment.approvals.wake_with(self.workers.wake)
             self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
                                        default_hours=self.environment.hours)
             await self.scheduler.start()
@@ -157,6 +165,18 @@ class Service:
             queue_counts=self.store.job_counts,
             on_scrape=self._scrape_health,
         )
+        self.approvals = ApprovalDesk(
+            self.store, ApprovalConfig.from_settings(self.settings),
+            wake=self.workers.wake if self.workers is not None else None,
+        )
+        slack_app = SlackApp.from_settings(self.settings)
+        if slack_app is not None and self.takes_deliveries:
+            self.slack = SlackWebApi(slack_app)
+            app.quart.register_blueprint(
+                slack_interactions(self.approvals, self.slack, self.settings.approvers))
+            if not self.settings.approvers:
+                log.warning("approvals.no_slack_approvers",
+                            hint="set AGENTKIT_APPROVERS to the Slack user ids who may approve")
         console_token = self._console_token()
         if console_token is not None:
             app.quart.register_blueprint(self._console(console_token))
@@ -233,6 +253,8 @@ class Service:
             await self.workers.stop()
         if self.client is not None:
             await self.client.aclose()
+        if self.slack is not None:
+            await self.slack.aclose()
         if self.limiter is not None:
             await self.limiter.aclose()
         if self.environment is not None:

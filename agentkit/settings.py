@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema, ErrorDetails, core_schema
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agentkit.approvals.rules import APPROVAL_RULES, DEFAULT_APPROVAL_TIMEOUT
 from agentkit.errors import ConfigError
 from agentkit.odygy.transport import DEFAULT_BASE_URL
 from agentkit.sim.config import (
@@ -34,6 +35,7 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_BUSINESS_HOURS = "Mon-Fri 09:00-17:30 Europe/Bucharest"
 DEFAULT_DIAL_DAILY_MAX = 500
 DEFAULT_RETENTION_DAYS = 90
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # A webhook secret shorter than this (after a whsec_ prefix) can be guessed or was typed in.
 MIN_SECRET_LENGTH = 24
 # Secrets anyone can read in this repository: the sandbox's, and the examples in the docs.
@@ -151,6 +153,28 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = _setting(
         "AGENTKIT_FORWARDED_ALLOW_IPS", "127.0.0.1",
         "proxies trusted for X-Forwarded-For and -Proto, comma-separated addresses or *")
+    approvals: tuple[str, ...] = _setting(
+        "AGENTKIT_APPROVALS", (),
+        "rules whose actions wait for a person, comma-separated: callback_to_other_number, "
+        "flow_change, escalation, all_callbacks (unset: none; a bot's Approvals wins)")
+    approvers: tuple[str, ...] = _setting(
+        "AGENTKIT_APPROVERS", (),
+        "Slack user ids who may approve, comma-separated (console users need the approver "
+        "role)")
+    approval_timeout: int = _setting(
+        "AGENTKIT_APPROVAL_TIMEOUT", DEFAULT_APPROVAL_TIMEOUT,
+        "seconds a pending approval waits; then the action is rejected", ge=1)
+    slack_bot_token: Secret | None = _setting(
+        "SLACK_BOT_TOKEN", None,
+        "the Slack app's bot token (xoxb-...), to post approval requests (unset: approvals "
+        "in the console only)")
+    slack_signing_secret: Secret | None = _setting(
+        "SLACK_SIGNING_SECRET", None,
+        "the Slack app's signing secret, to verify button clicks at /slack/interactions")
+    slack_approval_channel: str | None = _setting(
+        "SLACK_APPROVAL_CHANNEL", None, "the Slack channel id approval requests go to")
+    slack_api_url: str = _setting(
+        "SLACK_API_URL", DEFAULT_SLACK_API_URL, "the Slack Web API's base URL")
 
     @classmethod
     def settings_customise_sources(
@@ -197,6 +221,7 @@ class Settings(BaseSettings):
                 f"ODYGY_BASE_URL is phone.systems itself ({read.base_url}): remove "
                 "AGENTKIT_SANDBOX, or point ODYGY_BASE_URL at the simulator"
             )
+        problems += _slack_app_problems(read)
         if not in_sandbox:
             problems += _credential_problems(read.api_key, read.webhook_secrets)
         if problems:
@@ -216,7 +241,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret value, for the log redactor to mask."""
         values: list[str] = [self.api_key, *self.webhook_secrets]
-        for optional in (self.openai_api_key, self.slack_webhook_url, self.teams_webhook_url):
+        for optional in (self.openai_api_key, self.slack_webhook_url, self.teams_webhook_url,
+                         self.slack_bot_token, self.slack_signing_secret):
             if optional:
                 values.append(optional)
         return [v for v in values if v]
@@ -242,12 +268,34 @@ class Settings(BaseSettings):
                 f"{_name(info)} must be sqlite:///path.db or postgresql://..., not {url!r}")
         return url
 
-    @field_validator("webhook_secrets", mode="before")
+    @field_validator("webhook_secrets", "approvers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if not isinstance(value, str):
             return value
         return tuple(part.strip() for part in value.split(",") if part.strip())
+
+    @field_validator("approvals", mode="before")
+    @classmethod
+    def _approval_rules(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+        unknown = [name for name in names if name not in APPROVAL_RULES]
+        if unknown:
+            raise ValueError(f"{_name(info)} has unknown rules {', '.join(unknown)}: use some "
+                             f"of {', '.join(APPROVAL_RULES)}")
+        return names
+
+    @field_validator("slack_api_url", mode="before")
+    @classmethod
+    def _slack_api_url(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        url = value.strip()
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"{_name(info)} must be an http(s) URL, not {url!r}")
+        return url if url.endswith("/") else url + "/"
 
     @field_validator("dry_run", "sandbox", "calls_paused", mode="before")
     @classmethod
@@ -259,7 +307,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{_name(info)} must be 0 or 1, not {raw!r}")
         return raw in _TRUE
 
-    @field_validator("dial_daily_max", "retention_days", mode="before")
+    @field_validator("dial_daily_max", "retention_days", "approval_timeout", mode="before")
     @classmethod
     def _count(cls, value: object, info: ValidationInfo) -> object:
         field = cls.model_fields[str(info.field_name)]
@@ -354,6 +402,20 @@ def _is_odygy(base_url: str) -> bool:
 
     host = (urlsplit(base_url).hostname or "").lower()
     return host == "odygy.com" or host.endswith(".odygy.com")
+
+
+def _slack_app_problems(read: Settings) -> list[str]:
+    """The Slack app for approvals needs its token, its signing secret and a channel."""
+    given = {"SLACK_BOT_TOKEN": read.slack_bot_token,
+             "SLACK_SIGNING_SECRET": read.slack_signing_secret,
+             "SLACK_APPROVAL_CHANNEL": read.slack_approval_channel}
+    missing = [name for name, value in given.items() if not value]
+    if not missing or len(missing) == len(given):
+        return []
+    return [f"the Slack app for approvals needs SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and "
+            f"SLACK_APPROVAL_CHANNEL together; {', '.join(missing)} not set: set "
+            f"{'it' if len(missing) == 1 else 'them'}, or unset the others (approvals then "
+            "happen in the console only)"]
 
 
 def _credential_problems(api_key: str, secrets: Sequence[str]) -> list[str]:

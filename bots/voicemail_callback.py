@@ -49,6 +49,11 @@ class VoicemailTriage(BaseModel):
         description="a number they ask to be called on, in E.164 (+ and country code), "
         "written out from digits or words; null if they gave none"
     )
+    callback_number_quote: str | None = Field(
+        default=None,
+        description="the caller's own words giving that number, quoted exactly from the "
+        "transcript; null if they gave none",
+    )
     spam: bool = Field(
         description="true for robocalls, recorded sales pitches, scams or silent messages"
     )
@@ -106,9 +111,10 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
     result: CallbackResult | None = None
     extra: dict[str, str] = {}
     if found.callback_number and found.callback_number != voicemail.from_:
+        # A number only spoken is no proof it is theirs: whoever approves sees their words.
         result = await ctx.actions.callback(
             to=found.callback_number, urgency=found.urgency, reason=found.reason,
-            name="requested-number",
+            name="requested-number", quote=found.callback_number_quote or words[:280],
         )
         if result.status == "refused":
             ctx.log.warning("voicemail.number_refused", reason=result.reason)
@@ -117,7 +123,8 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
         else:
             extra["Callback number"] = result.number or found.callback_number
     if result is None:
-        result = await ctx.actions.callback(urgency=found.urgency, reason=found.reason)
+        result = await ctx.actions.callback(urgency=found.urgency, reason=found.reason,
+                                            quote=words[:280])
     if result.status == "merged" and result.requests:
         extra["Voicemails"] = "\n".join(
             f"{n}. {reason}" for n, reason in enumerate(result.requests, start=1)
@@ -135,6 +142,7 @@ async def report_outcome(ctx: Context[CallbackEnded]) -> None:
         "refused": "stopped by the dial policy",
         "cancelled": "cancelled: the caller was reached meanwhile",
         "failed": "failed",
+        "rejected": "not approved, so not called back",
     }.get(outcome.outcome, outcome.outcome)
     fields = {"Attempts": str(outcome.attempts), "Calls": ", ".join(outcome.call_ids)}
     if outcome.merged:
@@ -162,6 +170,9 @@ def _plan(result: CallbackResult) -> str:
         return f"no second callback: {result.reason} ({len(result.requests)} voicemails)"
     if result.status == "paused":
         return "calls are paused: called back when they resume"
+    if result.status == "awaiting_approval" and result.at is not None:
+        return (f"waiting for approval until {result.at:%a %d %b %H:%M} UTC (not called back "
+                "unless approved)")
     return f"callback {result.status}"
 
 

@@ -33,6 +33,8 @@ import structlog
 from agentkit.actions.dialing import DialGate
 from agentkit.actions.hours import BusinessHours
 from agentkit.actions.record import ActionLog, Claim, Settle, action_key
+from agentkit.approvals.desk import ApprovalDesk
+from agentkit.approvals.rules import REQUIRED
 from agentkit.bot import Bot, Team, Urgency
 from agentkit.errors import AgentkitError, ApiStatusError
 from agentkit.events import CallbackOutcome, CallbackOutcomeName, CallCompleted, Event
@@ -41,7 +43,7 @@ from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import FINAL_CALL_STATUSES, User
 from agentkit.odygy.resources._base import NOT_GIVEN
 from agentkit.redact import mask_payment_data
-from agentkit.store.base import ActionRecord, Job, JobSpec, PlacedCall, Store
+from agentkit.store.base import ActionRecord, Approval, Job, JobSpec, PlacedCall, Store
 
 log = get_logger("agentkit.actions")
 
@@ -55,10 +57,11 @@ _PRIORITY_DELAY = {"urgent": 0, "high": 5, "normal": 10, "low": 15}
 # While calls are paused, a due callback looks again this often (and at once on resume).
 PAUSE_RECHECK = timedelta(seconds=60)
 PAUSED_MARK = ":paused"
-_OPEN_STATES = ("scheduled", "placed", "retry_scheduled", "paused")
+_OPEN_STATES = ("scheduled", "placed", "retry_scheduled", "paused", "approved")
+AWAITING = "awaiting_approval"
 
 Status = Literal["placed", "scheduled", "refused", "cancelled", "dry_run", "in_progress", "done",
-                 "paused", "merged"]
+                 "paused", "merged", "awaiting_approval"]
 Outcome = CallbackOutcomeName
 
 
@@ -111,7 +114,11 @@ class Callbacks:
         gate: DialGate,
         default_hours: BusinessHours,
         after_callback: AfterCallback,
+        approvals: ApprovalDesk | None = None,
     ) -> None:
+        """``approvals``: where callbacks that must wait for a person are asked (None: no
+        callback can wait, and one asked to raises ActionError)."""
+        self._approvals = approvals
         self._api = api
         self._store = store
         self._bots = bots
@@ -135,8 +142,14 @@ class Callbacks:
         team: Team,
         name: str,
         escalation: bool,
+        approval: str | None = None,
+        quote: str = "",
     ) -> CallbackResult:
         kind = "escalation" if escalation else "callback"
+        if approval not in (None, REQUIRED):
+            raise ActionError(f"{kind}: approval= takes {REQUIRED!r} or None, not {approval!r}")
+        if approval == REQUIRED and self._approvals is None:
+            raise ActionError(f"{kind}: approval='required', but this process has no approvals")
         key = record.key(kind, name)
         caller, called = await self._numbers(event)
         to, from_ = to or caller, from_ or called
@@ -163,8 +176,12 @@ class Callbacks:
             if noted.how == "noted":
                 log.warning("callback.refused", key=key, reason=refusal)
             return CallbackResult("refused", key, reason=refusal)
+        wait = None if self._approvals is None else self._approvals.config.waiting_rule(
+            bot, kind, required=approval == REQUIRED, to=number, caller=caller)
+        why = {"reason": detail["reason"], "quote": mask_payment_data(quote), "rule": wait}
         done = await record.perform(
-            key, kind, detail, lambda claim: self._open(claim, event, bot, number),
+            key, kind, detail,
+            lambda claim: self._open(claim, event, bot, number, wait=wait, why=why),
             settle=None,  # settled when its calls end: see _finish
         )
         if done.how == "dry_run":
@@ -177,8 +194,10 @@ class Callbacks:
         return CallbackResult("done", key, reason=done.record.detail.get("outcome"),
                               number=number)
 
-    async def _open(self, claim: Claim, event: Event, bot: Bot, number: str) -> CallbackResult:
-        """A callback claimed and not finished: joined to one open for the caller, or tried."""
+    async def _open(self, claim: Claim, event: Event, bot: Bot, number: str, *,
+                    wait: str | None, why: dict[str, Any]) -> CallbackResult:
+        """A callback claimed and not finished: joined to one open for the caller, asked
+        about (``wait``: the rule that makes it wait for a person), or tried."""
         key, kind = claim.record.key, claim.record.kind
         # When agentkit had the request: a callback that reached the caller after it
         # answers it (phone.systems' created_at has whole seconds only).
@@ -187,9 +206,71 @@ class Callbacks:
         holder = await self._store.hold_callback(number, kind, key, asked_at=asked_at)
         if holder != key:
             return await self._merge(claim.record, holder)
-        if not claim.fresh and claim.record.detail.get("state") in _OPEN_STATES:
+        state = claim.record.detail.get("state")
+        if state == AWAITING:
+            return _awaiting(claim.record)
+        if wait is not None and state is None:
+            return await self._ask(claim.record, bot, why)
+        if not claim.fresh and state in _OPEN_STATES:
             return CallbackResult("in_progress", key, number=number)
         return replace(await self._attempt(claim.record, bot, 1), number=number)
+
+    async def _ask(self, record: ActionRecord, bot: Bot, why: dict[str, Any]) -> CallbackResult:
+        """Wait for a person: the approval holds exactly what will be dialled."""
+        assert self._approvals is not None
+        detail = record.detail
+        what = {key: detail.get(key) for key in
+                ("to", "from", "urgency", "team", "caller", "escalation", "origin_call_id")}
+        approval = await self._approvals.ask(
+            action_key=record.key, event_id=record.event_id, bot=bot, kind=record.kind,
+            what=what, why=why,
+        )
+        settled = await self._store.settle_action(record.key, "started", {
+            "state": AWAITING, "approval_id": approval.id,
+            "approval_deadline": approval.deadline.isoformat(),
+        })
+        log.info("callback.awaiting_approval", key=record.key, approval=approval.id)
+        return _awaiting(settled)
+
+    async def approved(self, approval: Approval) -> str:
+        """Carry out an approved callback: exactly the number shown, vetted again, once."""
+        record = await self._store.get_action(approval.action_key)
+        if record is None:
+            raise ActionError(f"approval {approval.id}: no action {approval.action_key!r}")
+        if record.state in ("done", "failed"):
+            return f"Already ended: {record.detail.get('outcome')}."
+        if record.detail.get("state") not in (AWAITING, "approved"):
+            return "Already under way."
+        if str(approval.what.get("to")) != str(record.detail.get("to")):
+            await self._finish_without_bot(record, "refused",
+                                           "the number differs from the one approved")
+            return "Not placed: the number differs from the one approved."
+        bot = self._bots.get(record.bot)
+        if bot is None:
+            raise ActionError(f"callback {record.key}: its bot {record.bot!r} is not loaded")
+        record = await self._store.settle_action(record.key, "started", {
+            "state": "approved", "approved_by": approval.decided_by,
+        })
+        result = await self._attempt(record, bot, 1)
+        return _result_words(result)
+
+    async def rejected(self, approval: Approval, reason: str) -> None:
+        """A callback nobody approved ends as ``rejected``: no call, the caller's hold freed."""
+        record = await self._store.get_action(approval.action_key)
+        if record is None or record.state in ("done", "failed"):
+            return
+        bot = self._bots.get(record.bot)
+        if bot is None:
+            await self._finish_without_bot(record, "rejected", reason)
+            return
+        await self._finish(record, bot, "failed", "rejected", reason)
+
+    async def _finish_without_bot(self, record: ActionRecord, outcome: Outcome,
+                                  reason: str) -> None:
+        await self._store.settle_action(record.key, "failed",
+                                        {"outcome": outcome, "reason": reason})
+        await self._store.release_callback(str(record.detail["to"]), record.kind, record.key,
+                                           reached=False)
 
     async def _merge(self, record: ActionRecord, holder: str) -> CallbackResult:
         """A caller with a callback open gets no second one: this request joins it."""
@@ -250,7 +331,8 @@ class Callbacks:
                       "request (calls paused, or closed hours); given up")
             await self._finish(record, bot, "failed", "expired", reason)
             return CallbackResult("refused", key, reason=reason)
-        if attempt > 1 or detail.get("state") in ("scheduled", "retry_scheduled", "paused"):
+        if attempt > 1 or detail.get("state") in ("scheduled", "retry_scheduled", "paused",
+                                                  "approved"):
             reached = await self._reached_since(detail, record.created_at)
             if reached:
                 await self._finish(record, bot, "done", "cancelled",
@@ -522,8 +604,30 @@ class Callbacks:
         return []
 
 
-_STATE_WORDS = {"scheduled": "planned", "retry_scheduled": "planned for another try",
-                "placed": "ringing", "paused": "waiting (calls are paused)"}
+def _awaiting(record: ActionRecord) -> CallbackResult:
+    deadline = record.detail.get("approval_deadline")
+    return CallbackResult(
+        "awaiting_approval", record.key, number=str(record.detail["to"]),
+        at=datetime.fromisoformat(deadline) if deadline else None,
+        reason=f"waiting for a person to approve it ({record.detail.get('approval_id')})",
+    )
+
+
+def _result_words(result: CallbackResult) -> str:
+    if result.status == "placed":
+        return f"Callback placed ({result.call_id})."
+    if result.status == "scheduled" and result.at is not None:
+        return f"Callback planned for {result.at:%Y-%m-%d %H:%M} UTC (business hours)."
+    if result.status == "paused":
+        return "Callback waiting: outbound calls are paused."
+    if result.status == "cancelled":
+        return f"Not placed: {result.reason}."
+    return f"Not placed: {result.reason or result.status}."
+
+
+_STATE_WORDS = {"awaiting_approval": "waiting for approval", "scheduled": "planned",
+                "retry_scheduled": "planned for another try", "placed": "ringing",
+                "paused": "waiting (calls are paused)"}
 
 
 def _duration(span: timedelta) -> str:

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from agentkit.actions.record import ActionLog, Settle
+from agentkit.approvals.desk import ApprovalDesk
+from agentkit.approvals.rules import REQUIRED
+from agentkit.bot import Bot
 from agentkit.errors import ConflictError, RequestValidationError
 from agentkit.logs import get_logger
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import CallFlow, CallFlowUpdate, flow_problems, validate_request
 from agentkit.odygy.resources._base import NOT_GIVEN
-from agentkit.store.base import Store
+from agentkit.store.base import ActionState, Approval, Store
 
 log = get_logger("agentkit.actions")
+
+AWAITING = "awaiting_approval"
+# A number the account no longer has: never equal to a flow id.
+_GONE = object()
 
 
 class FlowChangeError(RequestValidationError):
     """A flow change was refused before it was sent; the message says why."""
+
+
+def flow_diff(before: Any, after: Any) -> str:
+    """A unified diff of two JSON shapes: a flow before and after, or a number's flow id."""
+    old = json.dumps(before, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    new = json.dumps(after, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    return "\n".join(difflib.unified_diff(old, new, "before", "after", lineterm="", n=2))
 
 
 def _shape(flow: CallFlow) -> dict[str, Any]:
@@ -26,11 +42,18 @@ def _shape(flow: CallFlow) -> dict[str, Any]:
 
 
 class FlowChanges:
-    """Changes to call flows and number routing, through the action log."""
+    """Changes to call flows and number routing, through the action log.
 
-    def __init__(self, api: OdygyClient, store: Store) -> None:
+    A change that must wait for a person (``approvals``) is recorded with the
+    flow as it was and as it will be; once approved, exactly that change is
+    made, and only if the flow is still as it was shown.
+    """
+
+    def __init__(self, api: OdygyClient, store: Store,
+                 approvals: ApprovalDesk | None = None) -> None:
         self._api = api
         self._store = store
+        self._approvals = approvals
 
     async def update(
         self,
@@ -41,12 +64,21 @@ class FlowChanges:
         entry: str | None = None,
         blocks: Mapping[str, Any] | None = None,
         key_name: str = "",
+        bot: Bot | None = None,
+        approval: str | None = None,
+        reason: str = "",
     ) -> dict[str, Any]:
-        """Change a flow once per event; returns the recorded ``{"before", "after"}``."""
+        """Change a flow once per event; returns the recorded ``{"before", "after"}`` (with
+        ``approval_id`` while it waits for a person)."""
         key = record.key("update_flow", key_name or flow_id)
         before = await self._api.call_flows.retrieve(flow_id)
         after = self._merged(before, name=name, entry=entry, blocks=blocks)
         detail = {"flow_id": flow_id, "before": _shape(before), "after": after}
+        wait = self._waiting_rule(bot, "update_flow", approval)
+        if wait is not None and bot is not None and not record.dry_run:
+            return await self._ask(record, key, "update_flow", detail, bot,
+                                   {"reason": reason, "rule": wait},
+                                   flow_diff(detail["before"], after))
         done = await record.perform(
             key, "update_flow", detail,
             lambda _: self._api.call_flows.update(
@@ -117,7 +149,8 @@ class FlowChanges:
         )
 
     async def attach_number(
-        self, record: ActionLog, number_id: str, call_flow_id: str, *, key_name: str = ""
+        self, record: ActionLog, number_id: str, call_flow_id: str, *, key_name: str = "",
+        bot: Bot | None = None, approval: str | None = None, reason: str = "",
     ) -> dict[str, Any]:
         """Route a number into another flow, recording the flow it had before."""
         key = record.key("attach_number", key_name or f"{number_id}:{call_flow_id}")
@@ -126,12 +159,95 @@ class FlowChanges:
         if number is None:
             raise FlowChangeError(f"the account has no number {number_id!r}")
         detail = {"number_id": number_id, "before": number.call_flow_id, "after": call_flow_id}
+        wait = self._waiting_rule(bot, "attach_number", approval)
+        if wait is not None and bot is not None and not record.dry_run:
+            return await self._ask(
+                record, key, "attach_number", {**detail, "number": number.number}, bot,
+                {"reason": reason, "rule": wait}, flow_diff(number.call_flow_id, call_flow_id))
         done = await record.perform(
             key, "attach_number", detail,
             lambda _: self._api.numbers.attach(number_id, call_flow_id=call_flow_id),
             settle=Settle("done", "attached"),
         )
         return detail if done.how == "dry_run" else dict(done.claimed.detail)
+
+    def _waiting_rule(self, bot: Bot | None, kind: str, approval: str | None) -> str | None:
+        if approval not in (None, REQUIRED):
+            raise FlowChangeError(f"{kind}: approval= takes {REQUIRED!r} or None, "
+                                  f"not {approval!r}")
+        if self._approvals is None or bot is None:
+            if approval == REQUIRED:
+                raise FlowChangeError(f"{kind}: approval='required', but this process has no "
+                                      "approvals")
+            return None
+        return self._approvals.config.waiting_rule(bot, kind, required=approval == REQUIRED)
+
+    async def _ask(self, record: ActionLog, key: str, kind: str, detail: dict[str, Any],
+                   bot: Bot, why: dict[str, Any], diff: str) -> dict[str, Any]:
+        """Record the change as waiting, and ask once; the change as recorded."""
+        assert self._approvals is not None
+        claim = await record.claim(key, kind, {**detail, "state": AWAITING})
+        if claim.finished or claim.record.detail.get("approval_id"):
+            return dict(claim.record.detail)
+        approval = await self._approvals.ask(
+            action_key=key, event_id=record.event_id, bot=bot, kind=kind,
+            what={**detail, "diff": diff}, why=why,
+        )
+        settled = await self._store.settle_action(key, "started", {
+            "approval_id": approval.id, "approval_deadline": approval.deadline.isoformat(),
+        })
+        log.info("flow.awaiting_approval", key=key, approval=approval.id)
+        return dict(settled.detail)
+
+    async def approved(self, approval: Approval) -> str:
+        """Make an approved change, exactly as shown, if the flow is still as it was shown."""
+        record = await self._store.get_action(approval.action_key)
+        if record is None:
+            raise FlowChangeError(f"approval {approval.id}: no action {approval.action_key!r}")
+        if record.state in ("done", "failed"):
+            return f"Already ended: {record.detail.get('outcome')}."
+        detail = record.detail
+        if approval.kind == "attach_number":
+            numbers = {n.id: n async for n in self._api.numbers.list(limit=100)}
+            number = numbers.get(str(detail["number_id"]))
+            current = number.call_flow_id if number is not None else _GONE
+        else:
+            current = _shape(await self._api.call_flows.retrieve(str(detail["flow_id"])))
+        if current == detail["after"]:
+            await self._settle_approved(record.key, approval, "done", "changed")
+            return "Changed."
+        if current != detail["before"]:
+            await self._settle_approved(
+                record.key, approval, "failed", "conflict",
+                "it changed after the approval was asked, so the change shown no longer "
+                "applies; nothing was changed")
+            return "Not changed: it changed after the approval was asked."
+        if approval.kind == "attach_number":
+            await self._api.numbers.attach(str(detail["number_id"]),
+                                           call_flow_id=str(detail["after"]))
+        else:
+            after = detail["after"]
+            await self._api.call_flows.update(str(detail["flow_id"]), name=after["name"],
+                                              entry=after["entry"], blocks=after["blocks"])
+        await self._settle_approved(record.key, approval, "done", "changed")
+        return "Changed."
+
+    async def rejected(self, approval: Approval, reason: str) -> None:
+        """A change nobody approved is never made."""
+        record = await self._store.get_action(approval.action_key)
+        if record is None or record.state in ("done", "failed"):
+            return
+        await self._store.settle_action(record.key, "failed",
+                                        {"outcome": "rejected", "reason": reason})
+        log.info("flow.rejected", key=record.key, approval=approval.id)
+
+    async def _settle_approved(self, key: str, approval: Approval, state: ActionState,
+                               outcome: str, reason: str = "") -> None:
+        await self._store.settle_action(key, state, {
+            "outcome": outcome, "approved_by": approval.decided_by,
+            **({"reason": reason} if reason else {}),
+        })
+        log.info("flow.approved", key=key, approval=approval.id, outcome=outcome)
 
     @staticmethod
     def _merged(

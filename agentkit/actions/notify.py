@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
@@ -33,6 +33,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from agentkit.actions.record import Settle
 from agentkit.errors import AgentkitError, ConfigError
 from agentkit.logs import get_logger
 from agentkit.odygy.ratelimit import parse_retry_after
@@ -211,15 +212,15 @@ class SlackChannel(_HttpChannel):
 
     def render(self, message: ChatMessage) -> dict[str, Any]:
         blocks: list[Block] = [HeaderBlock(text=PlainTextObject(
-            text=_clip(_URGENCY_EMOJI[message.urgency] + message.title, _SLACK_HEADER),
+            text=clip(_URGENCY_EMOJI[message.urgency] + message.title, _SLACK_HEADER),
             emoji=True,
         ))]
         if message.text.strip():
             blocks.append(SectionBlock(
-                text=MarkdownTextObject(text=_clip(_slack_escape(message.text), _SLACK_TEXT))
+                text=MarkdownTextObject(text=clip(slack_escape(message.text), _SLACK_TEXT))
             ))
         facts = [
-            MarkdownTextObject(text=_clip(f"*{_slack_escape(k)}*\n{_slack_escape(v)}",
+            MarkdownTextObject(text=clip(f"*{slack_escape(k)}*\n{slack_escape(v)}",
                                           _SLACK_FIELD))
             for k, v in message.fields.items()
         ]
@@ -227,16 +228,16 @@ class SlackChannel(_HttpChannel):
             blocks.append(SectionBlock(fields=facts[i:i + _SLACK_FIELDS_PER_SECTION]))
         if message.links:
             links = " · ".join(
-                f"<{_slack_url(url)}|{_slack_escape(label).replace('|', '/')}>"
+                f"<{slack_url(url)}|{slack_escape(label).replace('|', '/')}>"
                 for label, url in message.links.items()
             )
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(links, _SLACK_TEXT))))
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(links, _SLACK_TEXT))))
         context = [f"Urgency: *{message.urgency}*"]
         if message.reference:
-            context.append(f"Ref: `{_slack_escape(message.reference)}`")
+            context.append(f"Ref: `{slack_escape(message.reference)}`")
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text="  ·  ".join(context))]))
         return {
-            "text": _clip(_slack_escape(_plain_summary(message)), _SLACK_TEXT),
+            "text": clip(slack_escape(_plain_summary(message)), _SLACK_TEXT),
             "blocks": [block.to_dict() for block in blocks],
         }
 
@@ -391,10 +392,12 @@ class Notifier:
             channels.append(ConsoleChannel())
         return cls(channels, **options)
 
-    async def send(self, message: ChatMessage) -> list[Delivery]:
-        """Deliver ``message`` (payment data masked) everywhere; one Delivery per channel."""
+    async def send(self, message: ChatMessage, *, skip: Collection[str] = ()) -> list[Delivery]:
+        """Deliver ``message`` (payment data masked) everywhere but the channel kinds in
+        ``skip`` ("slack", "teams", "webhook"); one Delivery per channel."""
         masked = message.masked()
-        return list(await asyncio.gather(*(self._deliver(c, masked) for c in self.channels)))
+        channels = [c for c in self.channels if getattr(c, "kind", c.name) not in skip]
+        return list(await asyncio.gather(*(self._deliver(c, masked) for c in channels)))
 
     async def _deliver(self, channel: Channel, message: ChatMessage) -> Delivery:
         bound = log.bind(channel=channel.name, reference=message.reference,
@@ -454,16 +457,26 @@ _TEAMS_COLOUR: dict[str, str] = {
 }
 
 
-def _clip(text: str, limit: int) -> str:
+def delivered(deliveries: list[Delivery]) -> Settle:
+    """How a message went, for the action log: done if every channel took it, else failed."""
+    failed = any(not d.ok for d in deliveries)
+    return Settle(
+        "failed" if failed else "done", "failed" if failed else "sent",
+        {"channels": {d.channel: ("ok" if d.ok else d.error) for d in deliveries}},
+    )
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _slack_escape(text: str) -> str:
+def slack_escape(text: str) -> str:
     """Text safe in mrkdwn: no <!channel> pings or disguised links from a transcript."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _slack_url(url: str) -> str:
+def slack_url(url: str) -> str:
     return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
 
 

@@ -9,7 +9,7 @@ but not executed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from agentkit.actions.callbacks import (
@@ -19,8 +19,8 @@ from agentkit.actions.callbacks import (
     number_called,
 )
 from agentkit.actions.flows import FlowChanges
-from agentkit.actions.notify import ChatMessage, Delivery, Notifier
-from agentkit.actions.record import ActionLog, Settle
+from agentkit.actions.notify import ChatMessage, Notifier, delivered
+from agentkit.actions.record import ActionLog
 from agentkit.bot import Bot, Team, Urgency
 from agentkit.events import CallbackOutcome, Event
 from agentkit.logs import get_logger
@@ -72,15 +72,21 @@ class Actions:
         reason: str = "",
         team: Team | None = None,
         name: str = "",
+        approval: Literal["required"] | None = None,
+        quote: str = "",
     ) -> CallbackResult:
         """Call the caller back (``to`` defaults to them, ``from_`` to the number they called).
 
         The number must pass the bot's dial policy; outside business hours the
         call is scheduled for the next opening; the bot's team rings first.
+        With ``approval="required"``, or when the bot's approval rules say so,
+        it waits for a person (status ``awaiting_approval``); ``quote`` is the
+        caller's words behind it, shown to whoever approves.
         """
         return await self._callbacks.request(
             self._record, self._event, self._bot, to=to, from_=from_, urgency=urgency,
             reason=reason, team=team or self._bot.team, name=name, escalation=False,
+            approval=approval, quote=quote,
         )
 
     async def escalate(
@@ -92,13 +98,18 @@ class Actions:
         to: str | None = None,
         from_: str | None = None,
         name: str = "",
+        approval: Literal["required"] | None = None,
+        quote: str = "",
     ) -> CallbackResult:
-        """Hand the follow-up to the escalation team (supervisors) and alert the chat channel."""
+        """Hand the follow-up to the escalation team (supervisors) and alert the chat channel.
+
+        ``approval`` and ``quote`` as for ``callback``.
+        """
         escalation = self._bot.escalation
         result = await self._callbacks.request(
             self._record, self._event, self._bot, to=to, from_=from_,
             urgency=urgency or escalation.urgency, reason=reason, team=escalation.team,
-            name=name, escalation=True,
+            name=name, escalation=True, approval=approval, quote=quote,
         )
         if alert:
             fields = {
@@ -132,19 +143,31 @@ class Actions:
         entry: str | None = None,
         blocks: Mapping[str, Any] | None = None,
         key: str = "",
+        approval: Literal["required"] | None = None,
+        reason: str = "",
     ) -> dict[str, Any]:
-        """Change a call flow (validated: every target block exists); recorded, revertible."""
+        """Change a call flow (validated: every target block exists); recorded, revertible.
+
+        Waits for a person with ``approval="required"`` or the ``flow_change``
+        rule: then the result has an ``approval_id`` and nothing has changed yet.
+        """
         return await self._flows.update(
-            self._record, flow_id, name=name, entry=entry, blocks=blocks, key_name=key
+            self._record, flow_id, name=name, entry=entry, blocks=blocks, key_name=key,
+            bot=self._bot, approval=approval, reason=reason,
         )
 
     async def revert_flow(self, change_key: str, *, force: bool = False) -> None:
         """Undo a recorded flow change (its action-log key)."""
         await self._flows.revert(self._record, change_key, force=force)
 
-    async def attach_number(self, number_id: str, call_flow_id: str, *, key: str = "") -> None:
-        """Route a number into a call flow; recorded with the flow it had."""
-        await self._flows.attach_number(self._record, number_id, call_flow_id, key_name=key)
+    async def attach_number(
+        self, number_id: str, call_flow_id: str, *, key: str = "",
+        approval: Literal["required"] | None = None, reason: str = "",
+    ) -> None:
+        """Route a number into a call flow; recorded with the flow it had. Waits for a
+        person as ``update_flow`` does."""
+        await self._flows.attach_number(self._record, number_id, call_flow_id, key_name=key,
+                                        bot=self._bot, approval=approval, reason=reason)
 
     async def notify(self, message: ChatMessage | str, *, name: str = "") -> bool:
         """Post to the chat channels (Slack, Teams, webhook or console) once per event.
@@ -161,15 +184,7 @@ class Actions:
         done = await self._record.perform(
             self._record.key("notify", name), "notify",
             {"title": shown.title, "text": shown.text[:NOTE_TEXT_LIMIT]},
-            lambda _: self._notifier.send(message), settle=_delivered,
+            lambda _: self._notifier.send(message), settle=delivered,
         )
         return done.how == "dry_run" or done.record.state == "done"
 
-
-def _delivered(deliveries: list[Delivery]) -> Settle:
-    """How a message went: done if every channel took it, else failed."""
-    failed = any(not d.ok for d in deliveries)
-    return Settle(
-        "failed" if failed else "done", "failed" if failed else "sent",
-        {"channels": {d.channel: ("ok" if d.ok else d.error) for d in deliveries}},
-    )

@@ -6,12 +6,12 @@ call is trusted, and payment data is masked before it is shown.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from agentkit.actions.flows import flow_diff
 from agentkit.redact import mask_json_answer, mask_payment_data
 from agentkit.store.base import (
     JOIN_TIMER_PREFIX,
@@ -218,10 +218,7 @@ def _job(job: JobRecord) -> Item:
 
 def diff(before: Any, after: Any) -> str:
     """A unified diff of two JSON shapes: a flow before and after, or a number's flow id."""
-    old = json.dumps(before, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
-    new = json.dumps(after, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
-    lines = difflib.unified_diff(old, new, "before", "after", lineterm="", n=2)
-    return "\n".join(lines)[:_TEXT_LIMIT]
+    return flow_diff(before, after)[:_TEXT_LIMIT]
 
 
 def _pretty(text: str) -> str:

@@ -19,6 +19,9 @@ from agentkit.actions.hours import BusinessHours
 from agentkit.actions.notify import ChatMessage, Notifier
 from agentkit.actions.record import ActionLog
 from agentkit.actions.toolkit import Actions
+from agentkit.approvals.desk import APPROVAL_TASK, ApprovalConfig, ApprovalDesk
+from agentkit.approvals.slack import SlackApp, SlackWebApi
+from agentkit.approvals.tasks import ApprovalTasks
 from agentkit.bot import Bot
 from agentkit.context import Context
 from agentkit.events import CallbackEnded, CallbackOutcome, Event
@@ -62,7 +65,10 @@ class BotEnvironment:
         self.llm = llm or LlmClient(LlmConfig.from_settings(settings), cache=store,
                                     metrics=metrics)
         self.hours = BusinessHours.parse(settings.business_hours)
-        self.flows = FlowChanges(api, store)
+        self.approvals = ApprovalDesk(store, ApprovalConfig.from_settings(settings))
+        slack_app = SlackApp.from_settings(settings)
+        self.slack = SlackWebApi(slack_app) if slack_app is not None else None
+        self.flows = FlowChanges(api, store, approvals=self.approvals)
         self.gate = DialGate(
             api, store,
             DialLimits(countries=settings.dial_countries, daily_max=settings.dial_daily_max,
@@ -72,6 +78,13 @@ class BotEnvironment:
         self.callbacks = Callbacks(
             api, store, {bot.name: bot for bot in self.bots}, gate=self.gate,
             default_hours=self.hours, after_callback=self._after_callback,
+            approvals=self.approvals,
+        )
+        self.approval_tasks = ApprovalTasks(
+            store,
+            {"callback": self.callbacks, "escalation": self.callbacks,
+             "update_flow": self.flows, "attach_number": self.flows},
+            notifier=self.notifier, slack=self.slack, console_url=settings.public_url,
         )
 
     async def alert(self, message: ChatMessage) -> None:
@@ -100,6 +113,7 @@ class BotEnvironment:
                 CALLBACK_TASK: self.callbacks.run_scheduled,
                 OUTCOME_TASK: self.callbacks.follow,
                 AFTER_TASK: self.callbacks.run_after_callback,
+                APPROVAL_TASK: self.approval_tasks.run,
             },
             route_hooks=[self.callbacks.route_hook],
         )
@@ -169,3 +183,5 @@ class BotEnvironment:
 
     async def aclose(self) -> None:
         await self.llm.aclose()
+        if self.slack is not None:
+            await self.slack.aclose()

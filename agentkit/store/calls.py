@@ -34,7 +34,7 @@ CALLBACK_KINDS = ("callback", "escalation")
 NOTE_KIND = "notify"
 FLOW_KINDS = ("update_flow", "attach_number", "revert_flow", "revert_attach")
 # How a callback that never reached the caller ended (CallbackOutcomeName).
-GIVEN_UP = ("unreached", "refused", "expired", "failed")
+GIVEN_UP = ("unreached", "refused", "expired", "failed", "rejected")
 
 
 def first_of_each(events: Sequence[NewEvent]) -> list[NewEvent]:

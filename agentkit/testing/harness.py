@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from agentkit.actions.notify import ChatMessage, Notifier, WebhookChannel
+from agentkit.approvals.interactions import slack_interactions
 from agentkit.bot import Bot
 from agentkit.ingress.receiver import WEBHOOK_PATH, create_receiver_app
 from agentkit.metrics import Metrics
@@ -112,6 +113,7 @@ class BotHarness:
                                self._worker_config, owner="harness",
                                on_dead_letter=self.environment.dead_letter_alert)
         await self.workers.start()
+        self.environment.approvals.wake_with(self.workers.wake)
         self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
                                    default_hours=self.environment.hours)
         await self.scheduler.start()
@@ -123,6 +125,9 @@ class BotHarness:
 
         app = create_receiver_app(secrets=[SECRET], writer=self._writer, metrics=self.metrics,
                                   ready=ready)
+        if self.environment.slack is not None:
+            app.quart.register_blueprint(slack_interactions(
+                self.environment.approvals, self.environment.slack, self.settings.approvers))
         self._server = EmbeddedServer(app)
         await self._server.start()
         self.sim.add_webhook(self._server.url + WEBHOOK_PATH, SECRET)
@@ -178,6 +183,14 @@ class BotHarness:
         if self.workers is not None:
             self.workers.wake()
         return moved
+
+    @property
+    def url(self) -> str:
+        """The receiver's base URL (``/webhooks/odygy``, and ``/slack/interactions`` with the
+        Slack app set up)."""
+        if self._server is None:
+            raise RuntimeError("the harness is not running: use it with 'async with'")
+        return self._server.url
 
     # what reached the outside
 
