@@ -1,4 +1,4 @@
-"""Operator commands on a deployment's store: do-not-call, the calls switch, erasure, dead letters.
+"""Operator commands on the store: do-not-call, the calls switch, erasure, dead letters, approvals.
 
 Each works on the store every process of the deployment shares, so a change
 holds for all of its workers at once; the calls switch tells the chat channel.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,10 +17,13 @@ from datetime import UTC, datetime
 from agentkit.actions.callbacks import CALLBACK_TASK, PAUSED_MARK
 from agentkit.actions.notify import ChatMessage, Notifier
 from agentkit.actions.policy import to_e164
+from agentkit.approvals.desk import ApprovalConfig, ApprovalDesk
+from agentkit.approvals.slack import describe, facts
 from agentkit.errors import ConfigError
+from agentkit.redact import mask_payment_data
 from agentkit.settings import Settings
 from agentkit.store import Store, store_for_url
-from agentkit.store.base import CALLS_PAUSED
+from agentkit.store.base import CALLS_PAUSED, Approval, ApprovalDecision
 
 
 def operator_settings() -> Settings:
@@ -171,3 +175,56 @@ async def console_command(args: argparse.Namespace) -> int:
     print(f"added {args.name} ({args.role}) to {path}. Their token, shown this once:")
     print(token)
     return 0
+
+
+async def approvals_command(args: argparse.Namespace) -> int:
+    """``agentkit approvals list|approve ID|reject ID [--reason TEXT]``.
+
+    Whoever runs it, with access to the store, is trusted as an approver. The
+    decision is recorded, once, with its job; the running service's workers
+    carry it out. 1 when the approval was not decided (already, or too late).
+    """
+    settings = operator_settings()
+    async with opened_store(settings) as store:
+        desk = ApprovalDesk(store, ApprovalConfig.from_settings(settings))
+        if args.action == "list":
+            waiting = await desk.pending(limit=max(args.limit, 1))
+            if args.json:
+                print(json.dumps([_approval_json(a) for a in waiting], ensure_ascii=False))
+            elif not waiting:
+                print("no approvals waiting")
+            else:
+                print("\n\n".join(_approval_block(a) for a in waiting))
+            return 0
+        decision: ApprovalDecision = "approved" if args.action == "approve" else "rejected"
+        verdict = await desk.decide(args.id, decision, by=f"cli:{getpass.getuser()}",
+                                    reason=args.reason)
+    approval = verdict.approval
+    if not verdict.decided:
+        print(f"agentkit: {approval.id}: {verdict.explain()}", file=sys.stderr)
+        return 1
+    after = ("the running agentkit's workers carry it out" if decision == "approved"
+             else "it will not be done")
+    print(f"{approval.id}: {verdict.explain()}: {mask_payment_data(describe(approval))}; {after}")
+    return 0
+
+
+def _approval_block(approval: Approval) -> str:
+    """An approval as ``approvals list`` prints it: id, kind and action, then its facts."""
+    lines = [f"{approval.id}  {approval.kind}: {mask_payment_data(describe(approval))}"]
+    lines += [f"  {label}: {text}" for label, text in facts(approval) if label != "Action"]
+    diff = approval.what.get("diff")
+    if diff:
+        lines += ["  Change:", *(f"    {line}" for line in
+                                 mask_payment_data(str(diff)).splitlines())]
+    return "\n".join(lines)
+
+
+def _approval_json(approval: Approval) -> dict[str, object]:
+    why = approval.why
+    return {"id": approval.id, "kind": approval.kind,
+            "action": mask_payment_data(describe(approval)), "bot": approval.bot,
+            "call_id": approval.call_id, "deadline": approval.deadline.isoformat(),
+            "reason": mask_payment_data(str(why.get("reason") or "")),
+            "quote": mask_payment_data(str(why.get("quote") or "")),
+            "rule": why.get("rule"), "asked_at": approval.created_at.isoformat()}

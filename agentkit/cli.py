@@ -1,4 +1,4 @@
-"""The ``agentkit`` command: run | bots | check | eval | request | dnc | calls | erase | sim."""
+"""The ``agentkit`` command: run | bots | check | eval | request | sim, and operator commands."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from structlog.typing import FilteringBoundLogger
 
 from agentkit import __version__
 from agentkit.errors import AgentkitError
-from agentkit.logs import configure_logging
+from agentkit.logs import configure_logging, get_logger
 from agentkit.serving import event_loop_factory
 from agentkit.settings import Settings, environment_variables, read_environment
 
@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--bots", default=None, help="folder of bot modules or a dotted module")
     run.add_argument("--prompts", default=None, help=PROMPTS_HELP)
     run.add_argument("--sandbox", action="store_true", help="with the embedded simulator")
+    run.add_argument("--approvals", action="store_true",
+                     help="with --sandbox: callbacks wait for approval in the console "
+                          "(AGENTKIT_APPROVALS, when unset, becomes all_callbacks)")
     roles = run.add_mutually_exclusive_group()
     roles.add_argument("--receiver-only", action="store_true",
                        help="take deliveries but run no jobs (scale the two apart)")
@@ -153,6 +156,22 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--retry-all", metavar="BOT",
                        help="run every dead job of this bot again")
 
+    approvals = commands.add_parser(
+        "approvals", help="actions waiting for a person: list them, approve or reject one",
+        parents=[common],
+    )
+    approval_actions = approvals.add_subparsers(dest="action", required=True, metavar="ACTION")
+    waiting = approval_actions.add_parser("list", help="approvals waiting, oldest first",
+                                          parents=[common])
+    waiting.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    waiting.add_argument("--json", action="store_true", help="print JSON")
+    for name, words in (("approve", "approve one: the running agentkit carries it out, once"),
+                        ("reject", "reject one: it is not done")):
+        decide = approval_actions.add_parser(name, help=words, parents=[common])
+        decide.add_argument("id", help="the approval's id (apr_...), as 'list' shows it")
+        decide.add_argument("--reason", default="", metavar="TEXT",
+                            help="why (kept with the decision)")
+
     console = commands.add_parser("console", help="the operator console's users",
                                   parents=[common])
     console_actions = console.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -238,12 +257,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _request(args)
     if args.command == "eval":
         return await _eval(args)
-    if args.command in ("dnc", "calls", "erase", "dead", "console"):
+    if args.command in ("dnc", "calls", "erase", "dead", "approvals", "console"):
         from agentkit import admin
 
         command = {"dnc": admin.dnc_command, "calls": admin.calls_command,
                    "erase": admin.erase_command, "dead": admin.dead_command,
-                   "console": admin.console_command}
+                   "approvals": admin.approvals_command, "console": admin.console_command}
         return await command[args.command](args)
     if args.command == "sim":
         if args.action == "voicemail":
@@ -441,6 +460,9 @@ async def _run(args: argparse.Namespace) -> int:
     from agentkit.runtime.worker import WorkerConfig
     from agentkit.service import Role, RunOptions, Service, run_until_signalled
 
+    if args.approvals and not args.sandbox:
+        raise CliError("--approvals goes with --sandbox (the demo); outside it, choose what "
+                       "waits with AGENTKIT_APPROVALS: see docs/approvals.md")
     if args.api_rate < 0:
         raise CliError("--api-rate must be 0 (no pacing) or above")
     for name in ("concurrency", "max_attempts", "api_calls_in_flight", "max_connections"):
@@ -458,12 +480,19 @@ async def _run(args: argparse.Namespace) -> int:
         return 2
     settings = found.settings
     configure_logging(secrets=settings.secret_values(), level=args.log_level)
+    if args.approvals:
+        if not settings.approvals:
+            settings = settings.model_copy(update={"approvals": ("all_callbacks",)})
+        get_logger("agentkit.approvals").info(
+            "approvals.on", rules=list(settings.approvals),
+            hint="callbacks wait for approval: open the console's Approvals page")
     options = RunOptions(
         host=args.host,
         port=args.port,
         bots=_bots_spec(args),
         prompts=str(found.prompts) if found.prompts else "./prompts",
         sandbox=args.sandbox,
+        approvals=args.approvals,
         sim_port=args.sim_port,
         role=role,
         max_attempts=args.max_attempts,

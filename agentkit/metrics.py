@@ -114,6 +114,10 @@ class Metrics:
             "Share of AGENTKIT_DIAL_DAILY_MAX used in the last 24 hours.",
             registry=self.registry,
         )
+        self.approvals_waiting = Gauge(
+            "agentkit_approvals_waiting", "Actions waiting for a person's approval.",
+            registry=self.registry,
+        )
 
     def set_queue_depth(self, counts: dict[str, int]) -> None:
         for state in JOB_STATES:

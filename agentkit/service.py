@@ -217,22 +217,25 @@ class Service:
     def _console(self, token: str) -> Blueprint:
         settings = self.settings
         users = UsersFile(settings.console_users) if settings.console_users else None
+        url_token = token if self.options.sandbox and not settings.console_token else None
         access = ConsoleAccess(
             secret_key=session_key(str(settings.api_key), token,
                                    *(str(s) for s in settings.webhook_secrets)),
             shared_token=token, users=users,
+            # --sandbox --approvals: the URL signs in "sandbox", an approver, not the shared login.
+            url_role="approver" if url_token and self.options.approvals else None,
         )
         config = ConsoleConfig(
             access=access, bots=tuple(bot.name for bot in self.bots),
             regions=tuple(sorted(settings.dial_countries or ())),
-            calls_daily_max=settings.dial_daily_max,
-            url_token=token if self.options.sandbox and not settings.console_token else None,
+            calls_daily_max=settings.dial_daily_max, url_token=url_token,
         )
         operations = ConsoleOperations(
             self.store, api=self.client,
             wake=self.workers.wake if self.workers is not None else None,
         )
-        return console_blueprint(config, self.store, operations, api=self.client)
+        return console_blueprint(config, self.store, operations, api=self.client,
+                                 approvals=self.approvals)
 
     async def _scrape_health(self) -> None:
         health = await read_health(self.store, calls_daily_max=self.settings.dial_daily_max)
@@ -241,6 +244,8 @@ class Service:
             spend_today_usd=health.model_spend_today_usd, calls_24h=health.calls_24h,
             budget_used=health.budget_used,
         )
+        if self.approvals is not None:
+            self.metrics.approvals_waiting.set(len(await self.approvals.pending(limit=1000)))
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -42,7 +42,15 @@ _SLACK_HOOK_HOSTS = frozenset({"hooks.slack.com"})
 
 
 class SlackError(AgentkitError):
-    """The Slack Web API refused a call or could not be reached; the message says which."""
+    """The Slack Web API refused a call or could not be reached; the message says which.
+
+    ``retryable``: Slack was unreachable, busy (429) or failing (5xx), so a later
+    attempt may work; a refusal (a bad token, a channel the app is not in) will not.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -126,17 +134,22 @@ class SlackWebApi:
                 headers={"Authorization": f"Bearer {self.app.token}"},
             )
         except httpx.HTTPError as exc:
-            raise SlackError(f"Slack {method} failed: {type(exc).__name__}: {exc}") from None
+            raise SlackError(f"Slack {method} failed: {type(exc).__name__}: {exc}",
+                             retryable=True) from None
         try:
             answer = response.json()
         except ValueError:
             answer = None
         if response.status_code >= 400 or not isinstance(answer, dict) or not answer.get("ok"):
             error = answer.get("error") if isinstance(answer, dict) else None
+            status = response.status_code
+            if status == 429 or status >= 500:
+                raise SlackError(f"Slack {method} answered {status} ({error or 'no body'}); "
+                                 "tried again later", retryable=True)
             raise SlackError(
-                f"Slack {method} answered {response.status_code}, "
-                f"{error or 'no ok'}: check SLACK_BOT_TOKEN (scope chat:write) and that the "
-                "app is in SLACK_APPROVAL_CHANNEL"
+                f"Slack {method} answered {status}, {error or 'no ok'}: check "
+                "SLACK_BOT_TOKEN (scope chat:write) and that the app is in "
+                "SLACK_APPROVAL_CHANNEL", retryable=False,
             )
         return answer
 

@@ -1,9 +1,11 @@
 """The console's pages and changes under /console: a Quart blueprint on agentkit's own port.
 
 Every page needs a session (else 303 to the login page); every POST needs
-the session's CSRF token; a viewer changes nothing. Responses forbid inline
-scripts, framing and caching. Pages refresh a live part of themselves by
-polling it as a fragment (``?fragment=1``), so the operator keeps their place.
+the session's CSRF token; a viewer changes nothing, and only an approver
+signed in as themselves (never the shared login) decides approvals.
+Responses forbid inline scripts, framing and caching. Pages refresh a live
+part of themselves by polling it as a fragment (``?fragment=1``), so the
+operator keeps their place.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from quart import Blueprint, Response, g, render_template, request
 from werkzeug.datastructures import MultiDict
 
+from agentkit.approvals.desk import ApprovalConfig, ApprovalDesk, ApprovalError
+from agentkit.approvals.slack import facts
 from agentkit.console.access import LoginLimiter
 from agentkit.console.health import Health, read_health
 from agentkit.console.operations import (
     CALLBACK_KINDS,
     FLOW_KINDS,
+    REASON_LIMIT,
     ConsoleOperations,
     OperationError,
 )
@@ -36,7 +41,7 @@ from agentkit.errors import AgentkitError
 from agentkit.logs import get_logger
 from agentkit.odygy.client import OdygyClient
 from agentkit.redact import mask_segments
-from agentkit.store.base import CallCursor, Store, StoreError
+from agentkit.store.base import Approval, ApprovalDecision, CallCursor, Store, StoreError
 
 log = get_logger("agentkit.console")
 
@@ -51,7 +56,11 @@ _NOTES = {
     "discarded": "The dead letter was discarded, with your reason.",
     "cancelled": "The callback was cancelled; no further attempt is placed.",
     "reverted": "The flow change was reverted.",
+    "approved": "Approved: the workers carry out the action shortly.",
+    "rejected": "Rejected: the action will not be done.",
 }
+# Pending approvals counted for the navigation; more shows as "100+".
+_PENDING_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -78,11 +87,17 @@ def console_blueprint(
     operations: ConsoleOperations,
     *,
     api: OdygyClient | None = None,
+    approvals: ApprovalDesk | None = None,
 ) -> Blueprint:
-    """The console, to register on the receiver's Quart app."""
+    """The console, to register on the receiver's Quart app.
+
+    ``approvals``: the desk decisions go through; without one, a desk over ``store``
+    (its decisions' jobs are then found by polling workers).
+    """
     bp = Blueprint("console", __name__, url_prefix=PREFIX, template_folder="templates",
                    static_folder="static")
     access = config.access
+    desk = approvals or ApprovalDesk(store, ApprovalConfig())
 
     @bp.before_request
     async def need_session() -> Response | None:
@@ -125,7 +140,7 @@ def console_blueprint(
     async def login_form() -> Response:
         token = request.args.get("token", "")
         if token and config.url_token and hmac.compare_digest(token, config.url_token):
-            operator = await access.sign_in(token, "sandbox")
+            operator = await access.sign_in_by_url(token)
             if operator is not None:
                 return _signed_in(operator, _next_page(request.args.get("next")))
         return await _page("login.html", status=200, next=_next_page(request.args.get("next")),
@@ -269,6 +284,11 @@ def console_blueprint(
                  for a in changes[:100]]
         return await _live("_flows.html", changes=shown)
 
+    @bp.get("/approvals")
+    async def approvals_page() -> Response:
+        shown = [_approval_item(a) for a in await desk.pending(limit=200)]
+        return await _live("_approvals.html", approvals=shown)
+
     @bp.get("/health")
     async def health() -> Response:
         return await _live("_health.html", health=await _health())
@@ -304,7 +324,36 @@ def console_blueprint(
         return await _change(lambda op: operations.revert_flow(op, key, force=force),
                              "reverted")
 
+    @bp.post("/approvals/<approval_id>/approve")
+    async def approve(approval_id: str) -> Response:
+        return await _decide(approval_id, "approved")
+
+    @bp.post("/approvals/<approval_id>/reject")
+    async def reject(approval_id: str) -> Response:
+        return await _decide(approval_id, "rejected")
+
     # helpers
+
+    async def _decide(approval_id: str, decision: ApprovalDecision) -> Response:
+        form = await request.form
+        back = _back(form) if form.get("back") else f"{PREFIX}/approvals"
+        operator: Operator = g.operator
+        if not operator.can_approve:
+            return await _error(403, _not_an_approver(operator), back=back)
+        reason = " ".join(str(form.get("reason", "")).split())
+        if len(reason) > REASON_LIMIT:
+            return await _error(400, f"the reason is longer than {REASON_LIMIT} characters",
+                                back=back)
+        try:
+            verdict = await desk.decide(approval_id, decision, by=f"console:{operator.name}",
+                                        reason=reason)
+        except ApprovalError:
+            return await _error(404, f"agentkit has no approval {approval_id!r}.", back=back)
+        if not verdict.decided:
+            return await _error(409, f"Nothing was done: {verdict.explain()}.", back=back)
+        log.info("console.approval_decided", approval=approval_id, decision=decision,
+                 by=operator.name)
+        return _see(_with_query(back, note=decision))
 
     async def _change(act: Callable[[Operator], Awaitable[Any]], note: str) -> Response:
         form = await request.form
@@ -330,12 +379,25 @@ def console_blueprint(
         return Response(body, status=200, content_type="text/html; charset=utf-8")
 
     async def _page(template: str, *, status: int, **values: Any) -> Response:
-        body = await render_template(f"console/{template}", **_common(), **values)
+        body = await render_template(f"console/{template}", **_common(),
+                                     pending=await _pending_count(), **values)
         return Response(body, status=status, content_type="text/html; charset=utf-8")
 
     async def _error(status: int, message: str, *, back: str | None = None) -> Response:
         return await _page("error.html", status=status, message=message,
                            back=back or f"{PREFIX}/calls")
+
+    async def _pending_count() -> str:
+        """How many approvals wait, for the navigation ("" when none, or unreadable)."""
+        if g.get("operator") is None:
+            return ""
+        try:
+            count = len(await desk.pending(limit=_PENDING_SHOWN + 1))
+        except StoreError:
+            return ""
+        if not count:
+            return ""
+        return f"{_PENDING_SHOWN}+" if count > _PENDING_SHOWN else str(count)
 
     def _common() -> dict[str, Any]:
         operator: Operator | None = g.get("operator")
@@ -344,6 +406,24 @@ def console_blueprint(
                 "endpoint": request.endpoint or "", "fmt_time": _fmt_time}
 
     return bp
+
+
+def _approval_item(approval: Approval) -> dict[str, Any]:
+    """An approval as its page shows it: the masked facts, the action as the heading."""
+    rows = facts(approval)
+    diff = approval.what.get("diff")
+    return {"approval": approval, "title": rows[0][1],
+            "facts": [(label, text) for label, text in rows[1:] if label not in ("Bot", "Call")],
+            "diff": str(diff) if diff else None}
+
+
+def _not_an_approver(operator: Operator) -> str:
+    if operator.shared:
+        return ("You signed in with the shared token, whose name proves nothing: it never "
+                "decides approvals. Sign in with your own token of role approver (agentkit "
+                "console add-user NAME --role approver).")
+    return (f"Your role is {operator.role}: only an approver decides approvals. Ask one, "
+            "or have your role changed in the console's users file.")
 
 
 def _see(location: str) -> Response:

@@ -6,6 +6,10 @@ carries the person's name and role, a CSRF token for every form of the
 session, and a fingerprint of the credential it was made with: a session
 dies when its user leaves the users file, changes role, gets a new token, or
 when the shared token changes.
+
+In the sandbox with approvals on, the URL token signs in a person of its own
+(``url_role``, named ``sandbox``) rather than the shared login, so that the
+demo's approvals can be decided in the console.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from agentkit.console.access import ConsoleUser, Role, UsersFile
 SESSION_COOKIE = "agentkit_console"
 SESSION_SECONDS = 12 * 3600
 SHARED_NAME_LIMIT = 64
+URL_NAME = "sandbox"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,11 @@ class Operator:
     def can_change(self) -> bool:
         return self.role != "viewer"
 
+    @property
+    def can_approve(self) -> bool:
+        """An approver signed in as themselves: the shared login never decides approvals."""
+        return self.role == "approver" and not self.shared
+
     def describe(self) -> dict[str, Any]:
         """Who, for the action log."""
         return {"by": self.name, "role": self.role, "shared_login": self.shared}
@@ -50,9 +60,12 @@ class ConsoleAccess:
     """Checks tokens against the shared token and the users file, and signs sessions."""
 
     def __init__(self, *, secret_key: str, shared_token: str = "",
-                 users: UsersFile | None = None) -> None:
+                 users: UsersFile | None = None, url_role: Role | None = None) -> None:
+        """``url_role``: the role the sandbox's URL token signs in with, as ``sandbox``
+        (not the shared login); None keeps it the shared login."""
         self._shared = shared_token
         self._users = users
+        self._url_role = url_role
         self._key = secret_key.encode()
         self._serializer = URLSafeTimedSerializer(secret_key, salt="agentkit-console-session")
 
@@ -73,6 +86,15 @@ class ConsoleAccess:
             return self._operator(shown, "operator", True, self._shared_print())
         return None
 
+    async def sign_in_by_url(self, token: str) -> Operator | None:
+        """The operator the sandbox's URL token (the shared token) makes, or None."""
+        if self._url_role is None:
+            return await self.sign_in(token, URL_NAME)
+        if not (token and self._shared
+                and hmac.compare_digest(token.encode(), self._shared.encode())):
+            return None
+        return self._operator(URL_NAME, self._url_role, False, self._url_print())
+
     def cookie(self, operator: Operator) -> str:
         """The signed value of the session cookie."""
         return self._serializer.dumps({
@@ -92,6 +114,9 @@ class ConsoleAccess:
             return None
         if shared:
             current = self._shared_print() if self._shared else None
+        elif self._url_role is not None and self._shared and (name, role) == (
+                URL_NAME, self._url_role):
+            current = self._url_print()
         else:
             current = self._current_print(name, role)
         if current is None or not hmac.compare_digest(current, fingerprint):
@@ -103,6 +128,9 @@ class ConsoleAccess:
 
     def _shared_print(self) -> str:
         return self._print("shared", self._shared)
+
+    def _url_print(self) -> str:
+        return self._print("url", f"{URL_NAME}\0{self._url_role}\0{self._shared}")
 
     def _user_print(self, user: ConsoleUser) -> str:
         return self._print("user", f"{user.name}\0{user.role}\0{user.token_hash}")

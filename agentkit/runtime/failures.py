@@ -12,6 +12,7 @@ from __future__ import annotations
 import httpx
 
 from agentkit.actions.notify import NotifyError
+from agentkit.approvals.slack import SlackError
 from agentkit.errors import (
     ApiConnectionError,
     ApiStatusError,
@@ -42,7 +43,7 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a later attempt may succeed where this one failed with ``exc``."""
-    if isinstance(exc, NotifyError):
+    if isinstance(exc, (NotifyError, SlackError)):
         return exc.retryable
     if isinstance(exc, ApiStatusError) and exc.status in (408, 425):
         return True

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,16 @@ async def voicemail_harness(tmp_path: Path, **env: str) -> AsyncIterator[
             yield h, slack
 
 
-async def leave_voicemail(h: BotHarness, **answer: Any) -> Approval:
+async def leave_voicemail(h: BotHarness, slack: FakeSlack, **answer: Any) -> Approval:
     """A voicemail asking for a callback; the approval it leads to, once asked in Slack."""
     h.llm.reply(triage(**answer))
     h.sim.leave_voicemail(CALLER, words=WORDS)
-    await h.settle()
-    (approval,) = await h.store.pending_approvals()
+    await slack.wait_for("chat.postMessage")
+    (posted,) = slack.posted("chat.postMessage")
+    (approval_id,) = {e["value"] for b in posted["blocks"] if b["type"] == "actions"
+                      for e in b["elements"]}
+    approval = await h.store.get_approval(approval_id)
+    assert approval is not None
     return approval
 
 
@@ -55,6 +59,11 @@ async def click(h: BotHarness, slack: FakeSlack, approval_id: str, action: str =
     """Click an approval's button as Slack would send it, signed, over HTTP."""
     body, headers = signed_click(secret, approval_id, action, user=user,
                                  response_url=slack.response_url(user), **options)
+    return await post_click(h, body, headers)
+
+
+async def post_click(h: BotHarness, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    """POST a body to the harness's /slack/interactions as it is."""
     async with httpx.AsyncClient() as client:
         return await client.post(h.url + "/slack/interactions", content=body, headers=headers)
 

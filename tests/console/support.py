@@ -15,7 +15,8 @@ from typing import Any
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from agentkit.console.access import LoginLimiter, UsersFile
+from agentkit.approvals.desk import ApprovalDesk
+from agentkit.console.access import LoginLimiter, Role, UsersFile
 from agentkit.console.app import ConsoleConfig, console_blueprint
 from agentkit.console.operations import ConsoleOperations
 from agentkit.console.session import ConsoleAccess
@@ -67,10 +68,15 @@ def make_console(
     url_token: str | None = None,
     limiter: LoginLimiter | None = None,
     page_size: int = 50,
+    url_role: Role | None = None,
+    approvals: ApprovalDesk | None = None,
 ) -> Console:
-    """The console blueprint over ``h``'s store, client and workers, on a Quart app of its own."""
+    """The console blueprint over ``h``'s store, client and workers, on a Quart app of its own.
+
+    Decisions go through ``approvals``, by default the harness's own desk.
+    """
     access = ConsoleAccess(secret_key="test-session-key", shared_token=shared_token,
-                           users=users_file)
+                           users=users_file, url_role=url_role)
     config = ConsoleConfig(
         access=access, bots=tuple(bot.name for bot in h.bots), regions=tuple(regions),
         calls_daily_max=h.settings.dial_daily_max, url_token=url_token,
@@ -78,5 +84,6 @@ def make_console(
     )
     operations = ConsoleOperations(h.store, api=h.api, wake=h.workers.wake)
     app = Quart(__name__)
-    app.register_blueprint(console_blueprint(config, h.store, operations, api=h.api))
+    app.register_blueprint(console_blueprint(config, h.store, operations, api=h.api,
+                                             approvals=approvals or h.environment.approvals))
     return Console(app=app, client=app.test_client(), harness=h)

@@ -15,7 +15,7 @@ from tests.console.support import SHARED_TOKEN, make_console
 
 PAGES = ["/console/calls", "/console/calls/cal_x", "/console/dead", "/console/callbacks",
          "/console/flows", "/console/health", "/console/dead/group?bot=x&error=y",
-         "/console/calls/cal_x/transcript", "/console/"]
+         "/console/calls/cal_x/transcript", "/console/approvals", "/console/"]
 
 
 async def test_every_page_without_a_session_redirects_to_login(tmp_path: Path) -> None:
@@ -38,7 +38,8 @@ async def test_every_change_without_a_session_redirects_and_changes_nothing(
         console = make_console(h)
         for path in ("/console/dead/1/retry", "/console/dead/1/discard",
                      "/console/dead/retry-group", "/console/callbacks/cancel",
-                     "/console/flows/revert", "/console/logout"):
+                     "/console/flows/revert", "/console/approvals/apr_x/approve",
+                     "/console/approvals/apr_x/reject", "/console/logout"):
             response = await console.client.post(path, form={"csrf": "x"})
             assert response.status_code == 303, path
             assert response.headers["Location"] == "/console/login", path
