@@ -186,8 +186,9 @@ def facts(approval: Approval) -> list[tuple[str, str]]:
         rows.append(("Call", approval.call_id))
     if why.get("reason"):
         rows.append(("Why", str(why["reason"])))
-    if why.get("quote"):
-        rows.append(("Their words", f"“{why['quote']}”"))
+    quote = str(why.get("quote") or "")
+    if quote and quote not in str(why.get("reason", "")):
+        rows.append(("Their words", f"“{quote}”"))
     if why.get("rule"):
         rows.append(("Asked because", _RULE_WORDS.get(str(why["rule"]), str(why["rule"]))))
     rows.append(("Deadline", f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC (then rejected)"))
@@ -263,7 +264,8 @@ def _when(at: datetime | None) -> str:
 
 def _words(value: Any) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items() if v)
+        return ", ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                         for k, v in value.items() if v)
     return str(value)
 
 

@@ -110,6 +110,11 @@ class ApprovalTasks:
             # At its own deadline, whatever this worker's clock says: never a moment early.
             await self._store.expire_approvals(now=approval.deadline)
             approval = await self._store.get_approval(approval.id) or approval
+        if approval.state == "rejected":
+            # Rejected without a person's decision job (an erasure rejects what names the
+            # number): the action must still end. Harmless after the decided job did it.
+            await self._action(approval).rejected(approval, approval.reason or "rejected")
+            return
         if approval.state != "expired":
             return
         await self._action(approval).rejected(approval, DEADLINE_PASSED)

@@ -367,3 +367,22 @@ async def test_decision_survives_slack_being_down(tmp_path: Path) -> None:
         dead = await h.dead_jobs()
     assert len(h.calls_placed()) == 1
     assert dead == []
+
+
+async def test_erasing_the_number_rejects_its_waiting_callback(tmp_path: Path) -> None:
+    """An erasure rejects the approval naming the number: an approve click then changes
+    nothing, and the number is never dialled."""
+    from agentkit.erasure import erase
+
+    async with voicemail_harness(tmp_path) as (h, slack):
+        approval = await leave_voicemail(h, slack)
+        await h.settle()
+        await erase(h.store, CALLER, requested_by="dpo")
+        await h.run_scheduled("approval:")
+        await click(h, slack, approval.id)
+        (reply,) = await until_ephemeral(slack, 1)
+        await h.settle()
+        stored = await h.store.get_approval(approval.id)
+    assert stored is not None and (stored.state, stored.decided_by) == ("rejected", "erasure")
+    assert "already rejected by erasure" in reply["text"]
+    assert h.calls_placed() == []

@@ -209,12 +209,19 @@ def sandbox(browser_paths: tuple[str, str],
     env = {**_clean_environment(),
            "AGENTKIT_DATABASE_URL": f"sqlite:///{folder / 'srv' / 'agentkit.db'}",
            "CONSOLE_PROBE_MARKER": str(marker), "CONSOLE_PROBE_FLOW_FROM": FLOW_CALLER}
+    yield from run_sandbox(folder, env, [
+        "--bots", str(app / "bots"), "--max-attempts", "2", "--retry-base-seconds", "0.1",
+    ], marker=marker)
+
+
+def run_sandbox(folder: Path, env: dict[str, str], options: list[str], *,
+                marker: Path) -> Iterator[Sandbox]:
+    """``agentkit run --sandbox`` with ``options``, from ``folder``/elsewhere, until SIGTERM."""
     log = folder / "agentkit.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [AGENTKIT, "run", "--sandbox", "--port", "0", "--sim-port", "0",
-             "--bots", str(app / "bots"), "--poll-seconds", "0.1",
-             "--max-attempts", "2", "--retry-base-seconds", "0.1"],
+             "--poll-seconds", "0.1", *options],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder / "elsewhere",
         )
     found = Sandbox(folder, process, log, env, marker)
