@@ -262,6 +262,9 @@ class Bot:
     Options left unset fall back to the deployment's (AGENTKIT_MODEL,
     AGENTKIT_BUSINESS_HOURS, ...). ``settings`` is the bot's own configuration,
     a pydantic model instance that handlers read as ``ctx.settings``.
+    ``mode="shadow"`` (or AGENTKIT_SHADOW) runs it on every event with its
+    actions recorded as "would do" and never executed, and its notes posted only
+    to AGENTKIT_SHADOW_CHANNEL, marked as shadow; switching back needs nothing else.
     ``prompts`` is a folder searched before the project's prompts/;
     ``prompt_names`` maps a task to another template; ``templates`` names the
     templates the bot renders by name, so that ``agentkit check`` can find them
@@ -283,6 +286,7 @@ class Bot:
         callbacks: CallbackPolicy | None = None,
         escalation: Escalation | None = None,
         approvals: Approvals | None = None,
+        mode: Literal["live", "shadow"] = "live",
         settings: BaseModel | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
@@ -322,6 +326,12 @@ class Bot:
                 f"{type(approvals).__name__}"
             )
         self.approvals = approvals
+        if mode not in ("live", "shadow"):
+            raise BotDefinitionError(
+                f"bot {name!r}: mode={mode!r}; use 'live', or 'shadow' (runs on every event, "
+                "records what it would do, does nothing)"
+            )
+        self.mode = mode
         self.settings = settings
         self.listeners: list[Listener] = []
         self.callback_listeners: list[HandlerFn] = []

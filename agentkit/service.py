@@ -192,6 +192,8 @@ class Service:
             url=self.server.url,
             store=type(self.store).__name__,
             bots=[bot.name for bot in self.bots],
+            shadow=[bot.name for bot in self.bots
+                    if self.environment is not None and self.environment.is_shadow(bot)],
             sandbox=options.sandbox,
             api=base_url,
         )

@@ -175,6 +175,13 @@ class Settings(BaseSettings):
         "SLACK_APPROVAL_CHANNEL", None, "the Slack channel id approval requests go to")
     slack_api_url: str = _setting(
         "SLACK_API_URL", DEFAULT_SLACK_API_URL, "the Slack Web API's base URL")
+    shadow: tuple[str, ...] = _setting(
+        "AGENTKIT_SHADOW", (),
+        "bots that run in shadow mode, comma-separated: they decide and record, never act")
+    shadow_channel: Secret | None = _setting(
+        "AGENTKIT_SHADOW_CHANNEL", None,
+        "a chat webhook URL (Slack, Teams or any) for shadow bots' notes, each marked as "
+        "shadow (unset: shadow notes are not posted)")
 
     @classmethod
     def settings_customise_sources(
@@ -242,7 +249,8 @@ class Settings(BaseSettings):
         """Every secret value, for the log redactor to mask."""
         values: list[str] = [self.api_key, *self.webhook_secrets]
         for optional in (self.openai_api_key, self.slack_webhook_url, self.teams_webhook_url,
-                         self.slack_bot_token, self.slack_signing_secret):
+                         self.slack_bot_token, self.slack_signing_secret,
+                         self.shadow_channel):
             if optional:
                 values.append(optional)
         return [v for v in values if v]
@@ -268,7 +276,7 @@ class Settings(BaseSettings):
                 f"{_name(info)} must be sqlite:///path.db or postgresql://..., not {url!r}")
         return url
 
-    @field_validator("webhook_secrets", "approvers", mode="before")
+    @field_validator("webhook_secrets", "approvers", "shadow", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if not isinstance(value, str):

@@ -210,7 +210,8 @@ def test_secret_variables_are_marked() -> None:
     """The credentials and webhook URLs, and nothing else, are marked secret."""
     assert {v.name for v in environment_variables() if v.secret} == {
         "ODYGY_API_KEY", "ODYGY_WEBHOOK_SECRET", "OPENAI_API_KEY", "SLACK_WEBHOOK_URL",
-        "TEAMS_WEBHOOK_URL", "AGENTKIT_CONSOLE_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"}
+        "TEAMS_WEBHOOK_URL", "AGENTKIT_CONSOLE_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
+        "AGENTKIT_SHADOW_CHANNEL"}
 
 
 def test_listed_defaults_are_the_values_read() -> None:

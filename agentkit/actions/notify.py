@@ -14,6 +14,7 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -391,6 +392,23 @@ class Notifier:
         if not channels:
             channels.append(ConsoleChannel())
         return cls(channels, **options)
+
+    @classmethod
+    def for_shadow(cls, settings: Settings, **options: Any) -> Notifier | None:
+        """The channel of shadow bots' notes (AGENTKIT_SHADOW_CHANNEL), by its URL's kind:
+        Slack, Teams, or a generic webhook; None when unset."""
+        url = settings.shadow_channel
+        if not url:
+            return None
+        host = (urlsplit(str(url)).hostname or "").lower()
+        channel: Channel
+        if host == "hooks.slack.com":
+            channel = SlackChannel(url, name="shadow")
+        elif host.endswith(("webhook.office.com", "logic.azure.com")):
+            channel = TeamsChannel(url, name="shadow")
+        else:
+            channel = WebhookChannel(url, name="shadow")
+        return cls([channel], **options)
 
     async def send(self, message: ChatMessage, *, skip: Collection[str] = ()) -> list[Delivery]:
         """Deliver ``message`` (payment data masked) everywhere but the channel kinds in

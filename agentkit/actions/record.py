@@ -65,11 +65,14 @@ class Performed(Generic[T]):
 class ActionLog:
     """Claims and settles actions for one bot's run on one event."""
 
-    def __init__(self, store: Store, *, event_id: str, bot: str, dry_run: bool) -> None:
+    def __init__(self, store: Store, *, event_id: str, bot: str, dry_run: bool,
+                 shadow: bool = False) -> None:
+        """``shadow``: the bot runs in shadow mode, which is a dry run marked as such."""
         self._store = store
         self.event_id = event_id
         self.bot = bot
-        self.dry_run = dry_run
+        self.shadow = shadow
+        self.dry_run = dry_run or shadow
 
     def key(self, kind: str, name: str = "") -> str:
         """The key of this run's action ``kind`` (and ``name``): see ``action_key``."""
@@ -83,6 +86,7 @@ class ActionLog:
         act: Callable[[Claim], Awaitable[T]],
         *,
         settle: Settle | Callable[[T], Settle] | None,
+        even_in_dry_run: bool = False,
     ) -> Performed[T]:
         """Do one action at most once: dry run, claim, act, settle.
 
@@ -93,8 +97,9 @@ class ActionLog:
         record. With ``settle=None`` the action stays open, for its own life
         cycle to settle (a callback's ends with its calls). An error from ``act``
         is raised and leaves the action started, to be done by the next run.
+        ``even_in_dry_run``: act all the same (a shadow bot's note to its own channel).
         """
-        if self.dry_run:
+        if self.dry_run and not even_in_dry_run:
             return await self._dry(key, kind, detail)
         claim = await self.claim(key, kind, detail)
         if claim.finished:
@@ -133,10 +138,12 @@ class ActionLog:
         return record
 
     async def _dry(self, key: str, kind: str, detail: dict[str, Any]) -> Performed[Any]:
-        claim = await self.claim(key, kind, {**detail, "dry_run": True})
+        marks = {"dry_run": True, **({"shadow": True} if self.shadow else {})}
+        claim = await self.claim(key, kind, {**detail, **marks})
         if claim.finished:
             return Performed("dry_run", claim.record, claim.record)
-        log.info("action.dry_run", action=kind, key=key, **_loggable(detail))
+        log.info("action.dry_run", action=kind, key=key, shadow=self.shadow,
+                 **_loggable(detail))
         record = await self.settle(key, "done", outcome="dry_run")
         return Performed("dry_run", record, claim.record)
 

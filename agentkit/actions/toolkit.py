@@ -19,7 +19,7 @@ from agentkit.actions.callbacks import (
     number_called,
 )
 from agentkit.actions.flows import FlowChanges
-from agentkit.actions.notify import ChatMessage, Notifier, delivered
+from agentkit.actions.notify import ChatMessage, Delivery, Notifier, delivered
 from agentkit.actions.record import ActionLog
 from agentkit.bot import Bot, Team, Urgency
 from agentkit.events import CallbackOutcome, Event
@@ -45,11 +45,12 @@ class Actions:
         bot: Bot,
         callbacks: Callbacks,
         flows: FlowChanges,
-        notifier: Notifier,
+        notifier: Notifier | None,
         console_url: str | None = None,
     ) -> None:
         """``console_url``: the console as users reach it (AGENTKIT_PUBLIC_URL); notes about
-        a call then link to its page."""
+        a call then link to its page. ``notifier``: where notes go; for a shadow bot (its
+        ``record`` is a shadow's) the shadow channel, or None to post nothing."""
         self._record = record
         self._console_url = console_url
         self._event = event
@@ -180,11 +181,22 @@ class Actions:
         if self._console_url and call_id and "Console" not in message.links:
             link = f"{self._console_url.rstrip('/')}/console/calls/{quote(call_id, safe='')}"
             message = message.model_copy(update={"links": {**message.links, "Console": link}})
+        if self._record.shadow:
+            message = message.model_copy(update={
+                "title": f"[shadow] {message.title}",
+                "fields": {**message.fields, "Shadow": f"{self._bot.name} would post this; "
+                                                       "it did nothing"},
+            })
         shown = message.masked()
+        notifier = self._notifier
         done = await self._record.perform(
             self._record.key("notify", name), "notify",
             {"title": shown.title, "text": shown.text[:NOTE_TEXT_LIMIT]},
-            lambda _: self._notifier.send(message), settle=delivered,
+            lambda _: notifier.send(message) if notifier is not None else _nowhere(),
+            settle=delivered, even_in_dry_run=self._record.shadow and notifier is not None,
         )
         return done.how == "dry_run" or done.record.state == "done"
 
+
+async def _nowhere() -> list[Delivery]:
+    return []

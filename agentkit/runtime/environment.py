@@ -24,6 +24,7 @@ from agentkit.approvals.slack import SlackApp, SlackWebApi
 from agentkit.approvals.tasks import ApprovalTasks
 from agentkit.bot import Bot
 from agentkit.context import Context
+from agentkit.errors import ConfigError
 from agentkit.events import CallbackEnded, CallbackOutcome, Event
 from agentkit.history import History
 from agentkit.llm import LlmClient, LlmConfig, LlmTasks, PromptLibrary, Usage
@@ -62,6 +63,13 @@ class BotEnvironment:
         self.bots = list(bots)
         self.prompts = PromptLibrary.for_project(prompts)
         self.notifier = notifier or Notifier.from_settings(settings, metrics=metrics)
+        self.shadow_notifier = Notifier.for_shadow(settings, metrics=metrics)
+        unknown = sorted(set(settings.shadow) - {bot.name for bot in self.bots})
+        if unknown and self.bots:
+            # A misspelt name would leave a bot acting for real: refuse rather than guess.
+            raise ConfigError(
+                f"AGENTKIT_SHADOW names {', '.join(unknown)}, which no loaded bot is called; "
+                f"the bots are {', '.join(sorted(b.name for b in self.bots))}")
         self.llm = llm or LlmClient(LlmConfig.from_settings(settings), cache=store,
                                     metrics=metrics)
         self.hours = BusinessHours.parse(settings.business_hours)
@@ -131,6 +139,7 @@ class BotEnvironment:
         """The context of one handler run; its actions are keyed by ``acting_on`` (default:
         the event)."""
         usage = job_usage.get(None) or Usage()
+        shadow = self.is_shadow(bot)
         bot_log = get_logger(f"agentkit.bots.{bot.name}")
         prompts = self.prompts.before(bot.prompts) if bot.prompts else self.prompts
         keyed = acting_on or event
@@ -148,15 +157,20 @@ class BotEnvironment:
                          recorder=self._answer_recorder(keyed.id, bot.name)),
             actions=Actions(
                 record=ActionLog(self.store, event_id=keyed.id, bot=bot.name,
-                                 dry_run=self.settings.dry_run),
+                                 dry_run=self.settings.dry_run, shadow=shadow),
                 event=keyed, bot=bot, callbacks=self.callbacks, flows=self.flows,
-                notifier=self.notifier, console_url=self.settings.public_url,
+                notifier=self.shadow_notifier if shadow else self.notifier,
+                console_url=self.settings.public_url,
             ),
             usage=usage,
             deployment=self.settings,
             joined=joined or {event.type: event},
             missing=missing,
         )
+
+    def is_shadow(self, bot: Bot) -> bool:
+        """Whether ``bot`` runs in shadow mode: its own ``mode``, or AGENTKIT_SHADOW."""
+        return bot.mode == "shadow" or bot.name in self.settings.shadow
 
     def _answer_recorder(self, event_id: str, bot: str) -> AnswerRecorder:
         async def record(answer: TaskAnswer) -> None:
