@@ -1,0 +1,1 @@
+"""Replay: run candidate bots over stored traffic, isolated, and report what they would do."""
