@@ -47,12 +47,13 @@ class Served:
     def database(self) -> str:
         return f"sqlite:///{self.tmp / 'srv' / 'agentkit.db'}"
 
-    async def start(self) -> AgentkitProcess:
-        """``agentkit run`` with the shipped bots, from an empty folder, taking the webhooks."""
+    async def start(self, **more: str) -> AgentkitProcess:
+        """``agentkit run`` with the shipped bots, from an empty folder, taking the webhooks
+        (``more``: variables added to or replacing the Slack app's)."""
         env = run_env(
             self.tmp, self.database, ODYGY_API_KEY=API_KEY, ODYGY_WEBHOOK_SECRET=SECRET,
             ODYGY_BASE_URL=self.sim.base_url, AGENTKIT_BUSINESS_HOURS="always",
-            **slack_env(self.slack),
+            **{**slack_env(self.slack), **more},
         )
         process = AgentkitProcess(["--port", "0", "--bots", BOTS, "--poll-seconds", "0.1"],
                                   env, cwd=str(self.tmp / "elsewhere"))
@@ -65,9 +66,12 @@ class Served:
         """The calls agentkit placed."""
         return self.sim.calls(direction="outbound")
 
+    def leave_voicemail(self) -> None:
+        self.sim.leave_voicemail(CALLER, words="Hi, my internet is down. Please call me back.")
+
     async def asked(self) -> str:
         """Leave a voicemail; once Slack has the request, the approval id its buttons carry."""
-        self.sim.leave_voicemail(CALLER, words="Hi, my internet is down. Please call me back.")
+        self.leave_voicemail()
         await self.slack.wait_for("chat.postMessage", timeout=15)
         (request,) = self.slack.posted("chat.postMessage")
         buttons = {button["action_id"]: button for block in request["blocks"]
