@@ -712,3 +712,13 @@ def _admits(wanted: Any, event_class: type[Event]) -> bool:
 
 def _name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def unknown_shadow_bots(names: Sequence[str], bots: Sequence[Bot]) -> str | None:
+    """What is wrong with AGENTKIT_SHADOW for these bots, or None: a name no bot has would
+    leave the bot that was meant acting for real."""
+    unknown = sorted(set(names) - {bot.name for bot in bots})
+    if not unknown or not bots:
+        return None
+    return (f"AGENTKIT_SHADOW names {', '.join(unknown)}, which no loaded bot is called; "
+            f"the bots are {', '.join(sorted(bot.name for bot in bots))}")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentkit.bot import Bot
+from agentkit.bot import Bot, unknown_shadow_bots
 from agentkit.errors import ConfigError
 from agentkit.llm import PromptError, PromptLibrary
 from agentkit.runtime.loader import load_bots
@@ -80,6 +80,9 @@ def check_project(
         found.problems.append(str(exc))
     for bot in found.bots:
         found.problems += _bot_problems(bot, library, found.settings)
+    shadow = unknown_shadow_bots(found.settings.shadow, found.bots) if found.settings else None
+    if shadow is not None:
+        found.problems.append(shadow)
     return found
 
 

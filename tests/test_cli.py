@@ -179,3 +179,16 @@ async def test_check_without_api_key_suggests_the_sandbox(tmp_path: Path) -> Non
                              cwd=tmp_path)
     assert code == 2
     assert re.search(r"ODYGY_API_KEY is not set[^;]*--sandbox", err), err
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+async def test_misspelt_shadow_bot_is_refused(tmp_path: Path, command: str) -> None:
+    """AGENTKIT_SHADOW naming no loaded bot stops check and run (exit 2, naming it): the bot
+    meant would otherwise act for real."""
+    env = {**without_credentials(tmp_path), "AGENTKIT_SHADOW": "no-such-bot"}
+    ports = ["--port", "0", "--sim-port", "0"] if command == "run" else []
+    code, out, err = await run(command, "--sandbox", *ports, "--bots", FIXTURE_BOTS, env=env,
+                               cwd=tmp_path)
+    assert code == 2
+    assert "AGENTKIT_SHADOW names no-such-bot" in err
+    assert "Traceback" not in err + out

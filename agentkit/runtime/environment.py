@@ -22,7 +22,7 @@ from agentkit.actions.toolkit import Actions
 from agentkit.approvals.desk import APPROVAL_TASK, ApprovalConfig, ApprovalDesk
 from agentkit.approvals.slack import SlackApp, SlackWebApi
 from agentkit.approvals.tasks import ApprovalTasks
-from agentkit.bot import Bot
+from agentkit.bot import Bot, unknown_shadow_bots
 from agentkit.context import Context
 from agentkit.errors import ConfigError
 from agentkit.events import CallbackEnded, CallbackOutcome, Event
@@ -64,12 +64,9 @@ class BotEnvironment:
         self.prompts = PromptLibrary.for_project(prompts)
         self.notifier = notifier or Notifier.from_settings(settings, metrics=metrics)
         self.shadow_notifier = Notifier.for_shadow(settings, metrics=metrics)
-        unknown = sorted(set(settings.shadow) - {bot.name for bot in self.bots})
-        if unknown and self.bots:
-            # A misspelt name would leave a bot acting for real: refuse rather than guess.
-            raise ConfigError(
-                f"AGENTKIT_SHADOW names {', '.join(unknown)}, which no loaded bot is called; "
-                f"the bots are {', '.join(sorted(b.name for b in self.bots))}")
+        problem = unknown_shadow_bots(settings.shadow, self.bots)
+        if problem is not None:
+            raise ConfigError(problem)
         self.llm = llm or LlmClient(LlmConfig.from_settings(settings), cache=store,
                                     metrics=metrics)
         self.hours = BusinessHours.parse(settings.business_hours)

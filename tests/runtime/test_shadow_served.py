@@ -31,3 +31,4 @@ async def test_shadow_voicemail_bot_dials_nobody_and_posts_only_to_its_channel(
     assert team.requests == []
     assert note["title"].startswith("[shadow] Voicemail from")
     assert any(line.get("action") == "callback" and line.get("shadow") is True for line in dry)
+
