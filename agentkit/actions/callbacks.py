@@ -221,14 +221,10 @@ class Callbacks:
         detail = record.detail
         what = {key: detail.get(key) for key in
                 ("to", "from", "urgency", "team", "caller", "escalation", "origin_call_id")}
-        approval = await self._approvals.ask(
+        approval, settled = await self._approvals.ask(
             action_key=record.key, event_id=record.event_id, bot=bot, kind=record.kind,
-            what=what, why=why,
+            what=what, why=why, mark={"state": AWAITING},
         )
-        settled = await self._store.settle_action(record.key, "started", {
-            "state": AWAITING, "approval_id": approval.id,
-            "approval_deadline": approval.deadline.isoformat(),
-        })
         log.info("callback.awaiting_approval", key=record.key, approval=approval.id)
         return _awaiting(settled)
 

@@ -189,13 +189,10 @@ class FlowChanges:
         claim = await record.claim(key, kind, {**detail, "state": AWAITING})
         if claim.finished or claim.record.detail.get("approval_id"):
             return dict(claim.record.detail)
-        approval = await self._approvals.ask(
+        approval, settled = await self._approvals.ask(
             action_key=key, event_id=record.event_id, bot=bot, kind=kind,
             what={**detail, "diff": diff}, why=why,
         )
-        settled = await self._store.settle_action(key, "started", {
-            "approval_id": approval.id, "approval_deadline": approval.deadline.isoformat(),
-        })
         log.info("flow.awaiting_approval", key=key, approval=approval.id)
         return dict(settled.detail)
 

@@ -20,7 +20,14 @@ from agentkit.bot import Bot
 from agentkit.errors import AgentkitError
 from agentkit.logs import get_logger
 from agentkit.settings import Settings
-from agentkit.store.base import Approval, ApprovalDecision, JobSpec, NewApproval, Store
+from agentkit.store.base import (
+    ActionRecord,
+    Approval,
+    ApprovalDecision,
+    JobSpec,
+    NewApproval,
+    Store,
+)
 
 log = get_logger("agentkit.approvals")
 
@@ -109,12 +116,15 @@ class ApprovalDesk:
         kind: str,
         what: dict[str, Any],
         why: dict[str, Any],
-    ) -> Approval:
+        mark: dict[str, Any] | None = None,
+    ) -> tuple[Approval, ActionRecord]:
         """Record that action ``action_key`` waits for a person; once per action.
 
         Asked again (a handler run again) it returns the first approval. Its jobs
         are added every time, and exist once: a run that died between recording
-        the approval and adding them is made whole by the next.
+        the approval and adding them is made whole by the next. The action, still
+        started, gets ``approval_id``, ``approval_deadline`` and ``mark`` in its
+        detail; it is returned as it now stands.
         """
         deadline = datetime.now(UTC) + timedelta(seconds=self.config.timeout_for(bot))
         new = NewApproval(
@@ -129,12 +139,16 @@ class ApprovalDesk:
             _job(approval, ASK),
             _job(approval, DEADLINE, run_at=approval.deadline),
         ])
+        record = await self.store.settle_action(action_key, "started", {
+            **(mark or {}), "approval_id": approval.id,
+            "approval_deadline": approval.deadline.isoformat(),
+        })
         if created:
             log.info("approval.asked", approval=approval.id, action=kind, key=action_key,
                      deadline=approval.deadline.isoformat())
         if self._wake is not None:
             self._wake()
-        return approval
+        return approval, record
 
     async def decide(self, approval_id: str, decision: ApprovalDecision, *, by: str,
                      reason: str = "") -> Verdict:

@@ -10,7 +10,7 @@ import json
 from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from quart import Quart, Response, request
 
@@ -32,13 +32,40 @@ class Recorded:
         return json.loads(self.body)
 
 
+class LoopbackApp:
+    """A Quart app (``self._app``) served on a free loopback port while in ``async with``."""
+
+    _app: Quart
+    _server: EmbeddedServer | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not serving: use it with 'async with'")
+        return self._server.url
+
+    async def __aenter__(self) -> Self:
+        self._server = EmbeddedServer(self._app)
+        await self._server.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+
+
 @dataclass
-class HttpRecorder:
+class HttpRecorder(LoopbackApp):
     """Serves ``POST /<anything>``, records each request and answers 200 (or as scripted)."""
 
     requests: list[Recorded] = field(default_factory=list)
     _statuses: deque[int] = field(default_factory=deque)
-    _server: EmbeddedServer | None = None
 
     def __post_init__(self) -> None:
         app = Quart("agentkit.testing.recorder")
@@ -67,12 +94,6 @@ class HttpRecorder:
         """Answer the next ``times`` requests with ``status``."""
         self._statuses.extend([status] * times)
 
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the recorder is not serving: use it with 'async with'")
-        return self._server.url
-
     def accepted(self) -> list[Recorded]:
         """The requests answered with a 2xx."""
         return [r for r in self.requests if 200 <= r.answered < 300]
@@ -82,18 +103,3 @@ class HttpRecorder:
         await wait_until(lambda: len(self.accepted()) >= count, timeout=timeout,
                          message=f"{count} accepted requests")
         return self.accepted()
-
-    async def __aenter__(self) -> HttpRecorder:
-        self._server = EmbeddedServer(self._app)
-        await self._server.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None

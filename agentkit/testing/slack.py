@@ -16,20 +16,19 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
 from quart import Quart, Response, request
 
-from agentkit.serving import EmbeddedServer
+from agentkit.testing.recorder import LoopbackApp
 from agentkit.testing.waiting import wait_until
 
 FAKE_CHANNEL = "C0APPROVALS"
 
 
 @dataclass
-class FakeSlack:
+class FakeSlack(LoopbackApp):
     """The Slack Web API and response URLs, on loopback, for one bot ``token``."""
 
     token: str = "xoxb-fake-token"
@@ -37,7 +36,6 @@ class FakeSlack:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     ephemeral: list[dict[str, Any]] = field(default_factory=list)
     failures: int = 0
-    _server: EmbeddedServer | None = None
 
     def __post_init__(self) -> None:
         app = Quart("agentkit.testing.slack")
@@ -73,12 +71,6 @@ class FakeSlack:
         self._app = app
 
     @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake Slack is not serving: use it with 'async with'")
-        return self._server.url
-
-    @property
     def api_url(self) -> str:
         """What SLACK_API_URL should be."""
         return self.url + "/api/"
@@ -101,21 +93,6 @@ class FakeSlack:
     async def wait_for(self, method: str, count: int = 1, *, timeout: float = 10.0) -> None:
         await wait_until(lambda: len(self.posted(method)) >= count, timeout=timeout,
                          message=f"{count} Slack {method} calls")
-
-    async def __aenter__(self) -> FakeSlack:
-        self._server = EmbeddedServer(self._app)
-        await self._server.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
