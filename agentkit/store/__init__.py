@@ -7,6 +7,7 @@ from pathlib import Path
 from agentkit.errors import ConfigError
 from agentkit.store.base import (
     ActionRecord,
+    ApiRead,
     Approval,
     ApprovalDecision,
     ApprovalState,
@@ -36,6 +37,7 @@ from agentkit.store.base import (
 
 __all__ = [
     "ActionRecord",
+    "ApiRead",
     "Approval",
     "ApprovalDecision",
     "ApprovalState",
@@ -65,11 +67,13 @@ __all__ = [
 ]
 
 
-def store_for_url(url: str, *, max_attempts: int = Store.default_max_attempts) -> Store:
+def store_for_url(url: str, *, max_attempts: int = Store.default_max_attempts,
+                  one_at_a_time: bool = False) -> Store:
     """The store an AGENTKIT_DATABASE_URL names (not yet opened).
 
     ``sqlite:///relative.db``, ``sqlite:////absolute.db`` (SQLAlchemy's
-    convention) or ``postgresql://user@host:port/db``.
+    convention) or ``postgresql://user@host:port/db``. ``one_at_a_time``: the
+    process asks one thing at a time (SQLite then runs it inline, see SqliteStore).
     """
     if url.startswith("sqlite:///"):
         from agentkit.store.sqlite import SqliteStore
@@ -77,7 +81,7 @@ def store_for_url(url: str, *, max_attempts: int = Store.default_max_attempts) -
         path = url.removeprefix("sqlite:///")
         if not path:
             raise ConfigError("AGENTKIT_DATABASE_URL names no SQLite file: sqlite:///agentkit.db")
-        return SqliteStore(Path(path), max_attempts=max_attempts)
+        return SqliteStore(Path(path), max_attempts=max_attempts, inline=one_at_a_time)
     if url.startswith(("postgresql://", "postgres://")):
         from agentkit.store.postgres import PostgresStore
 

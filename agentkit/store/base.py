@@ -353,6 +353,20 @@ class ModelAnswer:
 
 
 @dataclass(frozen=True)
+class ApiRead:
+    """One phone.systems API read (a GET) as agentkit got it, kept so that a replay reads the same.
+
+    ``path`` is the request path with its query (``/v1/calls/cal_1/transcript``), one
+    kept per path; ``call_id`` the call it is about, when the path names one.
+    """
+
+    path: str
+    call_id: str | None
+    body: bytes
+    read_at: datetime
+
+
+@dataclass(frozen=True)
 class DeadGroup:
     """Dead letters of one bot with one error."""
 
@@ -599,6 +613,32 @@ class Store(abc.ABC):
         """Queue depth, jobs done in the last minute, dead letters, model spend since
         midnight UTC and calls claimed in the last 24 hours, read cheaply from indexes."""
 
+    # replay: the calls in time order, their events, the API reads they made
+
+    @abc.abstractmethod
+    async def replay_calls(
+        self, *, since: datetime | None = None, until: datetime | None = None,
+        after: CallCursor | None = None, limit: int = 500,
+    ) -> list[CallRow]:
+        """Calls started at or after ``since`` and before ``until``, oldest first (by
+        ``started_at``, then ``call_id``).
+
+        ``after``: only calls after that position in this order (the next page).
+        """
+
+    @abc.abstractmethod
+    async def call_events(self, call_id: str) -> list[StoredEvent]:
+        """Every stored event of a call, with its body, in the order received."""
+
+    @abc.abstractmethod
+    async def record_api_read(self, read: ApiRead) -> None:
+        """Keep an API read for replays; it replaces the path's read kept before, unless that
+        one was read later."""
+
+    @abc.abstractmethod
+    async def api_read(self, path: str) -> ApiRead | None:
+        """The read kept for ``path`` (its query included), or None."""
+
     # model answers, joins, placed calls
 
     @abc.abstractmethod
@@ -650,8 +690,9 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def count_dial_claims(self, number: str, since: datetime) -> int:
-        """Calls claimed to ``number`` since ``since``."""
+    async def count_dial_claims(self, number: str, since: datetime,
+                                until: datetime | None = None) -> int:
+        """Calls claimed to ``number`` since ``since`` (and before ``until``, when given)."""
 
     @abc.abstractmethod
     async def add_do_not_call(self, number: str, *, reason: str, added_by: str) -> bool:
@@ -757,12 +798,12 @@ class Store(abc.ABC):
 
         Events received before it go with their jobs and bot runs, unless the
         event still has a pending or running job; cached and recorded model
-        answers, joins last changed, and calls last heard of before it go; the
-        action log's rows stay, their details masked
+        answers, joins last changed, calls last heard of and API reads read
+        before it go; the action log's rows stay, their details masked
         (``agentkit.store.privacy.mask_detail``) once; approvals decided before
         it go. Returns counts by ``events``, ``jobs``, ``bot_runs``,
         ``llm_cache``, ``model_answers``, ``joins``, ``calls``, ``actions_masked``,
-        ``dial_claims`` and ``approvals``.
+        ``dial_claims``, ``approvals`` and ``api_reads``.
         """
 
     @abc.abstractmethod
@@ -771,7 +812,9 @@ class Store(abc.ABC):
         """Remove what the store holds about one phone number, given its textual ``forms``.
 
         Events whose body mentions a form go, with all their jobs (open ones too)
-        and bot runs; cached and recorded model answers that mention one go; in
+        and bot runs; cached and recorded model answers that mention one go, and
+        API reads that do, or are of a call whose events went or whose number it
+        was (a transcript may say the number in words); in
         action details the number becomes ``[erased]`` (and the caller's words are
         cut, as retention does), and in placed calls, call claims and the calls'
         from and to numbers too; an open callback to it is released. In an
@@ -780,6 +823,6 @@ class Store(abc.ABC):
         (``agentkit.store.privacy.ERASED_REASON``): what it
         would do can no longer be shown. Returns counts by ``events``, ``jobs``,
         ``bot_runs``, ``llm_cache``, ``model_answers``, ``actions``,
-        ``placed_calls``, ``dial_claims``, ``open_callbacks``, ``calls`` and
-        ``approvals``.
+        ``placed_calls``, ``dial_claims``, ``open_callbacks``, ``calls``,
+        ``approvals`` and ``api_reads``.
         """

@@ -30,6 +30,7 @@ from agentkit.store.base import (
     JOIN_TIMER_PREFIX,
     ActionRecord,
     ActionState,
+    ApiRead,
     Approval,
     ApprovalDecision,
     BotRun,
@@ -956,6 +957,59 @@ class PostgresStore(Store):
                            done_last_minute=row[4], model_spend_today_usd=float(row[5]),
                            dial_claims_24h=row[6])
 
+    # replay
+
+    async def replay_calls(
+        self, *, since: datetime | None = None, until: datetime | None = None,
+        after: CallCursor | None = None, limit: int = 500,
+    ) -> list[CallRow]:
+        params: list[Any] = []
+
+        def param(value: Any) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        terms: list[str] = []
+        # One lower bound, the later (the other follows from it), as SQLite needs.
+        if after is not None and since is not None:
+            since, after = (None, after) if after.started_at >= since else (since, None)
+        if since is not None:
+            terms.append(f"started_at >= {param(since)}")
+        if until is not None:
+            terms.append(f"started_at < {param(until)}")
+        if after is not None:
+            terms.append(f"(started_at, call_id) > ({param(after.started_at)}, "
+                         f"{param(after.call_id)})")
+        sql = (f"SELECT {CALL_COLUMNS} FROM calls WHERE {' AND '.join(terms) or 'TRUE'} "
+               f"ORDER BY started_at, call_id LIMIT {param(limit)}")
+        rows = await self._read(lambda c: c.fetch(sql, *params))
+        return [CallRow(*row) for row in rows]
+
+    async def call_events(self, call_id: str) -> list[StoredEvent]:
+        rows = await self._read(lambda c: c.fetch(
+            "SELECT id, seq, type, created_at, received_at, call_id, body, routable "
+            "FROM events WHERE call_id = $1 ORDER BY seq", call_id,
+        ))
+        return [StoredEvent(id=r[0], seq=r[1], type=r[2], created_at=r[3], received_at=r[4],
+                            call_id=r[5], body=bytes(r[6]), routable=r[7]) for r in rows]
+
+    async def record_api_read(self, read: ApiRead) -> None:
+        await self._write_one(lambda conn: conn.execute(
+            "INSERT INTO api_reads (path, call_id, body, read_at) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (path) DO UPDATE SET call_id = excluded.call_id, "
+            "body = excluded.body, read_at = excluded.read_at "
+            "WHERE excluded.read_at >= api_reads.read_at",
+            read.path, read.call_id, read.body, read.read_at,
+        ))
+
+    async def api_read(self, path: str) -> ApiRead | None:
+        row = await self._read(lambda c: c.fetchrow(
+            "SELECT path, call_id, body, read_at FROM api_reads WHERE path = $1", path,
+        ))
+        if row is None:
+            return None
+        return ApiRead(path=row[0], call_id=row[1], body=bytes(row[2]), read_at=row[3])
+
     # model answers, joins, placed calls
 
     async def cached_answer(self, key: str) -> CachedAnswer | None:
@@ -1077,10 +1131,12 @@ class PostgresStore(Store):
             "big", signed=True,
         )
 
-    async def count_dial_claims(self, number: str, since: datetime) -> int:
+    async def count_dial_claims(self, number: str, since: datetime,
+                                until: datetime | None = None) -> int:
         return int(await self._read(lambda c: c.fetchval(
-            "SELECT COUNT(*) FROM dial_claims WHERE number = $1 AND created_at >= $2",
-            number, since,
+            "SELECT COUNT(*) FROM dial_claims WHERE number = $1 AND created_at >= $2 "
+            "AND ($3::timestamptz IS NULL OR created_at < $3)",
+            number, since, until,
         )))
 
     async def add_do_not_call(self, number: str, *, reason: str, added_by: str) -> bool:
@@ -1324,11 +1380,27 @@ class PostgresStore(Store):
             if not ids:
                 continue
             async with self._transaction() as conn:
+                counts["api_reads"] += _count(await conn.execute(
+                    "DELETE FROM api_reads WHERE call_id IN (SELECT call_id FROM events "
+                    "WHERE id = ANY($1::text[]) AND call_id IS NOT NULL)", ids,
+                ))
                 for table, column in (("jobs", "event_id"), ("bot_runs", "event_id"),
                                       ("events", "id")):
                     counts[table] += _count(await conn.execute(
                         f"DELETE FROM {table} WHERE {column} = ANY($1::text[])", ids
                     ))
+        path = ""
+        while True:
+            paths = [row[0] for row in await self._read(_fetching(
+                "SELECT path FROM api_reads WHERE path > $1 AND EXISTS "
+                "(SELECT 1 FROM unnest($2::bytea[]) f WHERE position(f IN body) > 0) "
+                "ORDER BY path LIMIT $3", path, [form.encode() for form in texts], batch_size,
+            ))]
+            if not paths:
+                break
+            path = paths[-1]
+            async with self._transaction() as conn:
+                counts["api_reads"] += await _delete_reads(conn, paths, pattern)
         for table, key_column, column in _MENTIONING:
             key: str | int = 0 if table == "model_answers" else ""
             while True:
@@ -1357,13 +1429,20 @@ class PostgresStore(Store):
         counts["open_callbacks"] = _count(await self._write_one(lambda conn: conn.execute(
             "DELETE FROM open_callbacks WHERE number = ANY($1::text[])", texts,
         )))
-        counts["calls"] = _count(await self._write_one(lambda conn: conn.execute(
-            "UPDATE calls SET "
-            "from_number = CASE WHEN from_number = ANY($2::text[]) THEN $1 ELSE from_number END, "
-            "to_number = CASE WHEN to_number = ANY($2::text[]) THEN $1 ELSE to_number END "
-            "WHERE from_number = ANY($2::text[]) OR to_number = ANY($2::text[])",
-            ERASED, texts,
-        )))
+        async with self._transaction() as conn:
+            # The reads of the number's calls first: the calls no longer name it after.
+            counts["api_reads"] += _count(await conn.execute(
+                "DELETE FROM api_reads WHERE call_id IN (SELECT call_id FROM calls "
+                "WHERE from_number = ANY($1::text[]) OR to_number = ANY($1::text[]))", texts,
+            ))
+            counts["calls"] = _count(await conn.execute(
+                "UPDATE calls SET "
+                "from_number = CASE WHEN from_number = ANY($2::text[]) THEN $1 "
+                "ELSE from_number END, "
+                "to_number = CASE WHEN to_number = ANY($2::text[]) THEN $1 ELSE to_number END "
+                "WHERE from_number = ANY($2::text[]) OR to_number = ANY($2::text[])",
+                ERASED, texts,
+            ))
         return counts
 
 
@@ -1455,6 +1534,7 @@ _AGED = (
     ("joins", "key", "updated_at < $1"),
     ("calls", "call_id", "started_at < $1 AND last_at < $1"),
     ("approvals", "id", "state <> 'pending' AND decided_at < $1"),
+    ("api_reads", "path", "read_at < $1"),
 )
 # What erasure searches for a number's forms: (table, key, the text searched).
 _MENTIONING = (("llm_cache", "key", "answer"), ("model_answers", "id", "answer"),
@@ -1496,6 +1576,16 @@ async def _delete_answers(conn: _Connection, table: str, key: str, keys: list[An
     )
     gone = [row[0] for row in rows if mentions(row[1], pattern)]
     await conn.execute(f"DELETE FROM {table} WHERE {key} = ANY($1::{kind}[])", gone)
+    return len(gone)
+
+
+async def _delete_reads(conn: _Connection, paths: list[str],
+                        pattern: re.Pattern[str]) -> int:
+    rows = await conn.fetch(
+        "SELECT path, body FROM api_reads WHERE path = ANY($1::text[]) FOR UPDATE", paths
+    )
+    gone = [row[0] for row in rows if mentions(bytes(row[1]), pattern)]
+    await conn.execute("DELETE FROM api_reads WHERE path = ANY($1::text[])", gone)
     return len(gone)
 
 

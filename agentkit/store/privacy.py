@@ -22,9 +22,10 @@ PURGE_BATCH = 1000
 
 # What purge_older_than and erase_number count, by what they removed or changed.
 PURGE_COUNTS = ("events", "jobs", "bot_runs", "llm_cache", "model_answers", "joins", "calls",
-                "actions_masked", "dial_claims", "approvals")
+                "actions_masked", "dial_claims", "approvals", "api_reads")
 ERASE_COUNTS = ("events", "jobs", "bot_runs", "llm_cache", "model_answers", "actions",
-                "placed_calls", "dial_claims", "open_callbacks", "calls", "approvals")
+                "placed_calls", "dial_claims", "open_callbacks", "calls", "approvals",
+                "api_reads")
 
 WORDS_REMOVED = "[removed after the retention period]"
 ERASED = "[erased]"

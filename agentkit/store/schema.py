@@ -285,6 +285,18 @@ SQLITE_MIGRATIONS: list[str] = [
     CREATE INDEX approvals_by_deadline ON approvals (deadline) WHERE state = 'pending';
     CREATE INDEX approvals_decided ON approvals (decided_at) WHERE state <> 'pending';
     """,
+    # 12: replays: the API reads agentkit made, one per path (its query included), found by
+    # call (erasure) and by age (retention); calls are streamed oldest first from calls_newest
+    """
+    CREATE TABLE api_reads (
+        path TEXT PRIMARY KEY,
+        call_id TEXT,
+        body BLOB NOT NULL,
+        read_at REAL NOT NULL
+    );
+    CREATE INDEX api_reads_by_call ON api_reads (call_id);
+    CREATE INDEX api_reads_by_age ON api_reads (read_at);
+    """,
 ]
 
 POSTGRES_MIGRATIONS: list[str] = [
@@ -538,6 +550,17 @@ POSTGRES_MIGRATIONS: list[str] = [
     CREATE INDEX approvals_pending ON approvals (created_at, id) WHERE state = 'pending';
     CREATE INDEX approvals_by_deadline ON approvals (deadline) WHERE state = 'pending';
     CREATE INDEX approvals_decided ON approvals (decided_at) WHERE state <> 'pending';
+    """,
+    # 12: replays' API reads (see SQLite's)
+    """
+    CREATE TABLE api_reads (
+        path TEXT PRIMARY KEY,
+        call_id TEXT,
+        body BYTEA NOT NULL,
+        read_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX api_reads_by_call ON api_reads (call_id);
+    CREATE INDEX api_reads_by_age ON api_reads (read_at);
     """,
 ]
 

@@ -29,6 +29,7 @@ from agentkit.store.base import (
     JOIN_TIMER_PREFIX,
     ActionRecord,
     ActionState,
+    ApiRead,
     Approval,
     ApprovalDecision,
     BotRun,
@@ -117,8 +118,13 @@ class SqliteStore(Store):
         max_attempts: int = Store.default_max_attempts,
         busy_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
+        inline: bool = False,
     ) -> None:
+        """``inline``: run each transaction on the calling thread, holding up the event loop
+        while it runs. For a process doing one thing at a time (a replay), where handing
+        each statement to the store's thread costs more than the statement."""
         self.path = str(path)
+        self._inline = inline
         self.default_max_attempts = max_attempts
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._clock = clock
@@ -182,6 +188,8 @@ class SqliteStore(Store):
     async def _run(self, transaction: Callable[[Db], T], begin: str) -> T:
         if self._thread is None or self._db is None:
             raise StoreUnavailable("the store is not open")
+        if self._inline:
+            return _transaction(self._db, begin, transaction)
         return await asyncio.get_running_loop().run_in_executor(
             self._thread, _transaction, self._db, begin, transaction
         )
@@ -788,6 +796,59 @@ class SqliteStore(Store):
 
         return await self._read(read)
 
+    # replay
+
+    async def replay_calls(
+        self, *, since: datetime | None = None, until: datetime | None = None,
+        after: CallCursor | None = None, limit: int = 500,
+    ) -> list[CallRow]:
+        terms: list[str] = []
+        params: list[Any] = []
+        # One lower bound, the later: with both, SQLite seeks by one and scans past the other.
+        if after is not None and since is not None:
+            since, after = (None, after) if after.started_at >= since else (since, None)
+        if since is not None:
+            terms.append("started_at >= ?")
+            params.append(since.timestamp())
+        if until is not None:
+            terms.append("started_at < ?")
+            params.append(until.timestamp())
+        if after is not None:
+            terms.append("(started_at, call_id) > (?, ?)")
+            params += [after.started_at.timestamp(), after.call_id]
+        rows = await self._read(lambda db: db.execute(
+            f"SELECT {CALL_COLUMNS} FROM calls INDEXED BY calls_newest "
+            f"WHERE {' AND '.join(terms) or 'TRUE'} ORDER BY started_at, call_id LIMIT ?",
+            (*params, limit),
+        ).fetchall())
+        return [_call(row) for row in rows]
+
+    async def call_events(self, call_id: str) -> list[StoredEvent]:
+        rows = await self._read(lambda db: db.execute(
+            "SELECT id, seq, type, created_at, received_at, call_id, body, routable "
+            "FROM events WHERE call_id = ? ORDER BY seq", (call_id,),
+        ).fetchall())
+        return [StoredEvent(id=r[0], seq=r[1], type=r[2], created_at=_dt(r[3]),
+                            received_at=_dt(r[4]), call_id=r[5], body=bytes(r[6]),
+                            routable=bool(r[7])) for r in rows]
+
+    async def record_api_read(self, read: ApiRead) -> None:
+        await self._write(lambda db: db.execute(
+            "INSERT INTO api_reads (path, call_id, body, read_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET call_id = excluded.call_id, "
+            "body = excluded.body, read_at = excluded.read_at "
+            "WHERE excluded.read_at >= api_reads.read_at",
+            (read.path, read.call_id, read.body, read.read_at.timestamp()),
+        ))
+
+    async def api_read(self, path: str) -> ApiRead | None:
+        row = await self._read(lambda db: db.execute(
+            "SELECT path, call_id, body, read_at FROM api_reads WHERE path = ?", (path,),
+        ).fetchone())
+        if row is None:
+            return None
+        return ApiRead(path=row[0], call_id=row[1], body=bytes(row[2]), read_at=_dt(row[3]))
+
     # dialling
 
     async def claim_dial(self, claim: DialClaim) -> DialGrant:
@@ -824,10 +885,12 @@ class SqliteStore(Store):
 
         return await self._write(decide)
 
-    async def count_dial_claims(self, number: str, since: datetime) -> int:
+    async def count_dial_claims(self, number: str, since: datetime,
+                                until: datetime | None = None) -> int:
+        end = until.timestamp() if until is not None else float("inf")
         return await self._read(lambda db: int(db.execute(
-            "SELECT COUNT(*) FROM dial_claims WHERE number = ? AND created_at >= ?",
-            (number, since.timestamp()),
+            "SELECT COUNT(*) FROM dial_claims WHERE number = ? AND created_at >= ? "
+            "AND created_at < ?", (number, since.timestamp(), end),
         ).fetchone()[0]))
 
     async def add_do_not_call(self, number: str, *, reason: str, added_by: str) -> bool:
@@ -1065,6 +1128,15 @@ class SqliteStore(Store):
             ids = [row[1] for row in rows if mentions(bytes(row[2]), pattern)]
             if ids:
                 _add(counts, await self._write(partial(_delete_events, ids=ids)))
+        path = ""
+        while True:
+            paths = await self._read(partial(_reads_mentioning, after=path, forms=texts,
+                                             limit=batch_size))
+            if not paths:
+                break
+            path = paths[-1]
+            counts["api_reads"] += await self._write(partial(_delete_reads, paths=paths,
+                                                             pattern=pattern))
         for table, key_column, column in _MENTIONING:
             key: str | int = 0 if table == "model_answers" else ""
             while True:
@@ -1093,14 +1165,7 @@ class SqliteStore(Store):
         counts["open_callbacks"] = await self._write(lambda db: db.execute(
             f"DELETE FROM open_callbacks WHERE number IN ({_marks(texts)})", texts,
         ).rowcount)
-        marks = _marks(texts)
-        counts["calls"] = await self._write(lambda db: db.execute(
-            f"UPDATE calls SET "
-            f"from_number = CASE WHEN from_number IN ({marks}) THEN ? ELSE from_number END, "
-            f"to_number = CASE WHEN to_number IN ({marks}) THEN ? ELSE to_number END "
-            f"WHERE from_number IN ({marks}) OR to_number IN ({marks})",
-            (*texts, ERASED, *texts, ERASED, *texts, *texts),
-        ).rowcount)
+        _add(counts, await self._write(partial(_erase_in_calls, texts=texts)))
         return counts
 
 
@@ -1321,6 +1386,7 @@ _AGED = (
     ("joins", "key", "updated_at < :before"),
     ("calls", "call_id", "started_at < :before AND last_at < :before"),
     ("approvals", "id", "state <> 'pending' AND decided_at < :before"),
+    ("api_reads", "path", "read_at < :before"),
 )
 # What erasure searches for a number's forms: (table, key, the text searched).
 _MENTIONING = (("llm_cache", "key", "answer"), ("model_answers", "id", "answer"),
@@ -1364,12 +1430,53 @@ def _events_mentioning(db: Db, *, after: int, forms: Sequence[str], limit: int) 
 
 
 def _delete_events(db: Db, *, ids: Sequence[str]) -> dict[str, int]:
-    """Delete events with every job (open ones too) and bot run of theirs."""
+    """Delete events with every job (open ones too) and bot run of theirs, and the API
+    reads of their calls."""
     marks = _marks(ids)
     return {
+        "api_reads": db.execute(
+            "DELETE FROM api_reads WHERE call_id IN (SELECT call_id FROM events "
+            f"WHERE id IN ({marks}) AND call_id IS NOT NULL)", ids).rowcount,
         "jobs": db.execute(f"DELETE FROM jobs WHERE event_id IN ({marks})", ids).rowcount,
         "bot_runs": db.execute(f"DELETE FROM bot_runs WHERE event_id IN ({marks})", ids).rowcount,
         "events": db.execute(f"DELETE FROM events WHERE id IN ({marks})", ids).rowcount,
+    }
+
+
+def _reads_mentioning(db: Db, *, after: str, forms: Sequence[str], limit: int) -> list[str]:
+    """The next ``limit`` paths after ``after`` whose API read's body holds one of ``forms``."""
+    return [row[0] for row in db.execute(
+        "SELECT path FROM api_reads WHERE path > ? AND ("
+        + " OR ".join("instr(body, ?) > 0" for _ in forms) + ") ORDER BY path LIMIT ?",
+        (after, *(form.encode() for form in forms), limit),
+    )]
+
+
+def _delete_reads(db: Db, *, paths: Sequence[str], pattern: re.Pattern[str]) -> int:
+    rows = db.execute(
+        f"SELECT path, body FROM api_reads WHERE path IN ({_marks(paths)})", paths
+    ).fetchall()
+    gone = [path for path, body in rows if mentions(bytes(body), pattern)]
+    if gone:
+        db.execute(f"DELETE FROM api_reads WHERE path IN ({_marks(gone)})", gone)
+    return len(gone)
+
+
+def _erase_in_calls(db: Db, *, texts: Sequence[str]) -> dict[str, int]:
+    """Delete the API reads of the calls from or to the number, then erase it from the calls."""
+    marks = _marks(texts)
+    return {
+        "api_reads": db.execute(
+            "DELETE FROM api_reads WHERE call_id IN (SELECT call_id FROM calls "
+            f"WHERE from_number IN ({marks}) OR to_number IN ({marks}))", (*texts, *texts),
+        ).rowcount,
+        "calls": db.execute(
+            f"UPDATE calls SET "
+            f"from_number = CASE WHEN from_number IN ({marks}) THEN ? ELSE from_number END, "
+            f"to_number = CASE WHEN to_number IN ({marks}) THEN ? ELSE to_number END "
+            f"WHERE from_number IN ({marks}) OR to_number IN ({marks})",
+            (*texts, ERASED, *texts, ERASED, *texts, *texts),
+        ).rowcount,
     }
 
 

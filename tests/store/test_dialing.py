@@ -30,6 +30,19 @@ async def test_claims_stop_at_the_number_limit(store: Store) -> None:
     assert await store.count_dial_claims(NUMBER, datetime.now(UTC) - timedelta(days=1)) == 3
 
 
+async def test_claims_are_counted_in_a_window(store: Store) -> None:
+    """Claims counted before a moment leave out the later ones, as a replay reads the caps as
+    they stood when an event arrived."""
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    for n in range(2):
+        await store.claim_dial(claim(f"k{n}"))
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    since = before - timedelta(days=1)
+    assert await store.count_dial_claims(NUMBER, since, until=before) == 0
+    assert await store.count_dial_claims(NUMBER, since, until=after) == 2
+    assert await store.count_dial_claims(NUMBER, since) == 2
+
+
 async def test_each_attempt_counts(store: Store) -> None:
     """Retries of one callback are claims of their own, counted against the cap."""
     assert (await store.claim_dial(claim("k", 1, number_limit=2))).granted
