@@ -12,6 +12,7 @@ import gc
 import secrets
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from quart import Blueprint
@@ -32,6 +33,7 @@ from agentkit.logs import get_logger
 from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.ratelimit import RateLimits
+from agentkit.replay.recording import ReadRecorder
 from agentkit.runtime.environment import BotEnvironment
 from agentkit.runtime.loader import load_bots
 from agentkit.runtime.retention import RetentionJob
@@ -136,10 +138,12 @@ class Service:
         if self.limiter is not None:
             await self.limiter.open()
             self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url,
-                                      limiter=self.limiter, metrics=self.metrics)
+                                      limiter=self.limiter, metrics=self.metrics,
+                                      on_read=ReadRecorder(self.store))
         else:
             self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url,
-                                      limits=options.api_limits, metrics=self.metrics)
+                                      limits=options.api_limits, metrics=self.metrics,
+                                      on_read=ReadRecorder(self.store))
         if self.runs_jobs:
             self.environment = BotEnvironment(
                 self.settings, api=self.client, store=self.store, bots=self.bots,
@@ -231,6 +235,7 @@ class Service:
             access=access, bots=tuple(bot.name for bot in self.bots),
             regions=tuple(sorted(settings.dial_countries or ())),
             calls_daily_max=settings.dial_daily_max, url_token=url_token,
+            replay_dir=Path(settings.replay_dir),
         )
         operations = ConsoleOperations(
             self.store, api=self.client,

@@ -18,6 +18,7 @@ from agentkit.odygy.transport import (
     DEFAULT_BASE_URL,
     ApiMetrics,
     ClientStats,
+    ReadHook,
     RetryPolicy,
     Transport,
 )
@@ -38,6 +39,7 @@ class OdygyClient:
     ``limiter`` hands it one to share instead (the store's
     ``PostgresRateLimiter`` shares one budget among processes), and its owner
     closes it. ``metrics`` (a process's ``Metrics``) counts the API's error answers.
+    ``on_read`` is told of every successful read (agentkit keeps them for replays).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class OdygyClient:
         max_connections: int | None = None,
         http_client: httpx.AsyncClient | None = None,
         metrics: ApiMetrics | None = None,
+        on_read: ReadHook | None = None,
     ) -> None:
         if not api_key:
             raise ConfigError("OdygyClient needs an API key: set ODYGY_API_KEY")
@@ -78,6 +81,7 @@ class OdygyClient:
             max_connections=max_connections,
             http_client=http_client,
             metrics=metrics,
+            on_read=on_read,
         )
         self.account = AccountResource(self._transport)
         self.users = UsersResource(self._transport)

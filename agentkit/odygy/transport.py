@@ -40,6 +40,17 @@ from agentkit.errors import (
 from agentkit.logs import get_logger
 from agentkit.odygy.ratelimit import RateLimiter, parse_retry_after
 
+# Told of every read that succeeded: its path (see api_path) and the JSON body.
+ReadHook = Callable[[str, bytes], Awaitable[None]]
+
+
+def api_path(url: httpx.URL, base_url: str) -> str:
+    """A request's path with its query, below the API's base: ``/calls/cal_1/transcript``."""
+    path = url.raw_path.decode("ascii")
+    base = httpx.URL(base_url).raw_path.decode("ascii").rstrip("/")
+    return path[len(base):] if base and path.startswith(base + "/") else path
+
+
 T = TypeVar("T")
 
 log = get_logger("agentkit.odygy")
@@ -108,8 +119,10 @@ class Transport:
         max_connections: int,
         http_client: httpx.AsyncClient | None = None,
         metrics: ApiMetrics | None = None,
+        on_read: ReadHook | None = None,
     ) -> None:
         self._api_key = api_key
+        self._on_read = on_read
         self.base_url = base_url.rstrip("/")
         self.retry = retry
         self.limiter = limiter
@@ -327,7 +340,7 @@ class Transport:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            answer = response.json()
         except ValueError:
             raise ApiStatusError(
                 "phone.systems answered with a body that is not JSON",
@@ -336,6 +349,9 @@ class Transport:
                 method=method,
                 path=path,
             ) from None
+        if method == "GET" and self._on_read is not None:
+            await self._on_read(api_path(response.request.url, self.base_url), response.content)
+        return answer
 
     def _error(self, response: httpx.Response, method: str, path: str) -> ApiStatusError:
         code: str | None = None

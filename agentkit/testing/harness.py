@@ -27,6 +27,7 @@ from agentkit.ingress.receiver import WEBHOOK_PATH, create_receiver_app
 from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import Call
+from agentkit.replay.recording import ReadRecorder
 from agentkit.runtime.environment import BotEnvironment
 from agentkit.runtime.scheduler import Scheduler
 from agentkit.runtime.worker import WorkerConfig, Workers
@@ -101,7 +102,7 @@ class BotHarness:
             env_file=None,
         )
         self.api = OdygyClient(api_key=self.sim.api_key, base_url=self.sim.base_url,
-                               metrics=self.metrics)
+                               metrics=self.metrics, on_read=ReadRecorder(self.store))
         self.environment = BotEnvironment(
             self.settings, api=self.api, store=self.store, bots=self.bots,
             prompts=self._prompts,
