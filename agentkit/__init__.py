@@ -66,6 +66,7 @@ from agentkit.llm import (
 from agentkit.odygy import NOT_GIVEN, ClientStats, OdygyClient, Paginator, RateLimits, RetryPolicy
 from agentkit.odygy.models import Call, CallFlow, Number, Transcript, TranscriptSegment, User
 from agentkit.redact import mask_payment_data, mask_segments
+from agentkit.replay import ReadOnlyError, Replay, ReplayReport, ReplayScope
 from agentkit.settings import Settings
 from agentkit.store.base import ActionRecord
 
@@ -123,7 +124,11 @@ __all__ = [
     "PromptError",
     "RateLimitError",
     "RateLimits",
+    "ReadOnlyError",
     "RecordingReady",
+    "Replay",
+    "ReplayReport",
+    "ReplayScope",
     "RequestValidationError",
     "Requested",
     "RetryPolicy",

@@ -1,4 +1,5 @@
-"""The ``agentkit`` command: run | bots | check | eval | request | sim, and operator commands."""
+"""The ``agentkit`` command: run | bots | check | eval | replay | request | sim, and operator
+commands."""
 
 from __future__ import annotations
 
@@ -119,6 +120,14 @@ def _parser() -> argparse.ArgumentParser:
                           help="model calls at once (default 4)")
     evaluate.add_argument("--json", action="store_true",
                           help="print only the summary, with every miss, as one JSON line")
+
+    replay = commands.add_parser(
+        "replay", parents=[common],
+        help="run candidate bots over stored calls and show what they would do differently",
+    )
+    from agentkit.replay.command import add_arguments as replay_arguments
+
+    replay_arguments(replay, PROMPTS_HELP)
 
     dnc = commands.add_parser("dnc", help="the do-not-call list: numbers no bot ever calls",
                               parents=[common])
@@ -257,6 +266,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _request(args)
     if args.command == "eval":
         return await _eval(args)
+    if args.command == "replay":
+        return await _replay(args)
     if args.command in ("dnc", "calls", "erase", "dead", "approvals", "console"):
         from agentkit import admin
 
@@ -373,6 +384,14 @@ async def _request(args: argparse.Namespace) -> int:
         await store.close()
     print(json.dumps({"event_id": event_id, "bot": bot.name, "request": args.name}))
     return 0
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    from agentkit.replay.command import replay_command
+
+    if args.log_level == "info":  # the default: one line per would-do action is too many
+        configure_logging(level="warning")
+    return await replay_command(args, Settings.from_env(credentials=False))
 
 
 async def _eval(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from agentkit.actions.callbacks import caller_of
@@ -15,7 +16,9 @@ from agentkit.store.base import ActionRecord, Store
 class History:
     """Read-only: this call's actions, this bot's earlier actions, a number's recent calls."""
 
-    def __init__(self, store: Store, api: OdygyClient, *, event: Event, bot: str) -> None:
+    def __init__(self, store: Store, api: OdygyClient, *, event: Event, bot: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._clock = clock
         self._store = store
         self._api = api
         self._event = event
@@ -46,7 +49,7 @@ class History:
         number = number or caller_of(self._event)
         if number is None:
             return []
-        since = datetime.now(UTC) - within
+        since = self._clock() - within
         size = max(1, min(limit, MAX_PAGE_SIZE))
         found: dict[str, Call] = {}
         for page in (self._api.calls.list(from_=number, started_after=since, limit=size),

@@ -182,6 +182,9 @@ class Settings(BaseSettings):
         "AGENTKIT_SHADOW_CHANNEL", None,
         "a chat webhook URL (Slack, Teams or any) for shadow bots' notes, each marked as "
         "shadow (unset: shadow notes are not posted)")
+    replay_dir: str = _setting(
+        "AGENTKIT_REPLAY_DIR", "./replay-reports",
+        "the folder where agentkit replay keeps each report's JSON, shown in the console")
 
     @classmethod
     def settings_customise_sources(
@@ -203,11 +206,13 @@ class Settings(BaseSettings):
         *,
         sandbox: bool = False,
         env_file: str | Path | None = ".env",
+        credentials: bool = True,
     ) -> Settings:
         """Read the settings; raise ConfigError naming every variable that is wrong.
 
         Variables already in the environment win over those in ``env_file``; a blank
-        variable counts as unset.
+        variable counts as unset. ``credentials=False``: the deployment's settings, for
+        a command that may go without the API key and webhook secret (a replay).
         """
         values = _Environment(cls, read_environment(environ, env_file=env_file))()
         problems: list[str] = []
@@ -229,7 +234,7 @@ class Settings(BaseSettings):
                 "AGENTKIT_SANDBOX, or point ODYGY_BASE_URL at the simulator"
             )
         problems += _slack_app_problems(read)
-        if not in_sandbox:
+        if not in_sandbox and credentials:
             problems += _credential_problems(read.api_key, read.webhook_secrets)
         if problems:
             raise ConfigError("agentkit is not configured: " + "; ".join(problems))

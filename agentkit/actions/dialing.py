@@ -45,7 +45,9 @@ class DialGate:
     """Vets numbers and claims calls for every bot of this process."""
 
     def __init__(self, api: OdygyClient, store: Store, limits: DialLimits, *,
-                 alert: Alert) -> None:
+                 alert: Alert, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        """``clock``: the now ``vet`` judges at (a replay's is its event's time)."""
+        self._clock = clock
         self._api = api
         self._store = store
         self.limits = limits
@@ -92,15 +94,16 @@ class DialGate:
         )
         if not first.allowed or first.number is None or not stored:
             return first
+        now = self._clock()
         listed = await self._store.do_not_call(first.number)
-        if listed is not None:
+        if listed is not None and listed.created_at <= now:
             why = f": {listed.reason}" if listed.reason else ""
             return PolicyDecision(
                 False, f"{first.number} is on the do-not-call list (added by "
                        f"{listed.added_by or 'an operator'}{why})",
                 first.number, first.region, first.number_type,
             )
-        placed = await self._store.count_dial_claims(first.number, datetime.now(UTC) - DAY)
+        placed = await self._store.count_dial_claims(first.number, now - DAY, until=now)
         if placed >= policy.max_calls_per_number_per_day:
             return PolicyDecision(
                 False, f"{first.number} was already called {placed} times today "

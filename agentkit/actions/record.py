@@ -66,13 +66,16 @@ class ActionLog:
     """Claims and settles actions for one bot's run on one event."""
 
     def __init__(self, store: Store, *, event_id: str, bot: str, dry_run: bool,
-                 shadow: bool = False) -> None:
-        """``shadow``: the bot runs in shadow mode, which is a dry run marked as such."""
+                 shadow: bool = False, after_callback: bool = False) -> None:
+        """``shadow``: the bot runs in shadow mode, which is a dry run marked as such.
+        ``after_callback``: the actions are an ``@bot.after_callback`` handler's, and
+        say so (a replay, which places no calls, leaves them out)."""
         self._store = store
         self.event_id = event_id
         self.bot = bot
         self.shadow = shadow
         self.dry_run = dry_run or shadow
+        self._marks = {"after_callback": True} if after_callback else {}
 
     def key(self, kind: str, name: str = "") -> str:
         """The key of this run's action ``kind`` (and ``name``): see ``action_key``."""
@@ -124,7 +127,7 @@ class ActionLog:
     async def claim(self, key: str, kind: str, detail: dict[str, Any]) -> Claim:
         """Record the action as started, or find it: see ``Store.claim_action``."""
         record, fresh = await self._store.claim_action(
-            key, event_id=self.event_id, bot=self.bot, kind=kind, detail=detail
+            key, event_id=self.event_id, bot=self.bot, kind=kind, detail={**detail, **self._marks}
         )
         if not fresh:
             log.info("action.seen_before", action=kind, key=key, state=record.state)

@@ -33,6 +33,9 @@ __all__ = ["Actions", "CallbackOutcome", "CallbackResult"]
 # What the action log keeps of a note's text, for the console.
 NOTE_TEXT_LIMIT = 2000
 
+# What a shadow bot's note title starts with.
+SHADOW_MARK = "[shadow] "
+
 
 class Actions:
     """The actions of one bot's run on one event."""
@@ -183,7 +186,7 @@ class Actions:
             message = message.model_copy(update={"links": {**message.links, "Console": link}})
         if self._record.shadow:
             message = message.model_copy(update={
-                "title": f"[shadow] {message.title}",
+                "title": f"{SHADOW_MARK}{message.title}",
                 "fields": {**message.fields, "Shadow": f"{self._bot.name} would post this; "
                                                        "it did nothing"},
             })

@@ -17,9 +17,11 @@ import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from markupsafe import Markup
 from quart import Blueprint, Response, g, render_template, request
 from werkzeug.datastructures import MultiDict
 
@@ -41,6 +43,8 @@ from agentkit.errors import AgentkitError
 from agentkit.logs import get_logger
 from agentkit.odygy.client import OdygyClient
 from agentkit.redact import mask_segments
+from agentkit.replay.render import render_html_body, report_css
+from agentkit.replay.reports import ReportError, list_reports, load_report
 from agentkit.store.base import Approval, ApprovalDecision, CallCursor, Store, StoreError
 
 log = get_logger("agentkit.console")
@@ -68,7 +72,8 @@ class ConsoleConfig:
     """What the console is told at start-up.
 
     ``url_token``: a token the login page takes from its URL (the sandbox's own,
-    as Jupyter prints one); never set outside the sandbox.
+    as Jupyter prints one); never set outside the sandbox. ``replay_dir``: the
+    folder of saved replay reports (``AGENTKIT_REPLAY_DIR``); None: no reports.
     """
 
     access: ConsoleAccess
@@ -79,6 +84,7 @@ class ConsoleConfig:
     page_size: int = 50
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     transcript_timeout: float = 3.0
+    replay_dir: Path | None = None
 
 
 def console_blueprint(
@@ -292,6 +298,34 @@ def console_blueprint(
     @bp.get("/health")
     async def health() -> Response:
         return await _live("_health.html", health=await _health())
+
+    # Not live: a saved report does not change, and the list reads every file it shows.
+    @bp.get("/replay")
+    async def replay() -> Response:
+        folder = config.replay_dir
+        reports = await asyncio.to_thread(list_reports, folder) if folder is not None else []
+        return await _page("replay.html", status=200, reports=reports, folder=folder)
+
+    @bp.get("/replay/report.css")
+    async def replay_css() -> Response:
+        return Response(report_css(), status=200, content_type="text/css; charset=utf-8")
+
+    @bp.get("/replay/<name>")
+    async def replay_report(name: str) -> Response:
+        back = f"{PREFIX}/replay"
+        if config.replay_dir is None:
+            return await _error(404, "This console keeps no replay reports.", back=back)
+        try:
+            report = await asyncio.to_thread(load_report, config.replay_dir, name)
+        except ReportError as exc:
+            return await _error(404, f"{exc}.", back=back)
+        if request.args.get("download") == "1":
+            return Response(report.model_dump_json(indent=2), status=200,
+                            content_type="application/json; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        # Markup: the replay renderer escapes every value itself, with autoescape.
+        body = Markup(render_html_body(report, calls_url=f"{PREFIX}/calls/"))
+        return await _page("replay_report.html", status=200, name=name, body=body)
 
     # changes
 

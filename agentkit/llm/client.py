@@ -135,14 +135,17 @@ class LlmClient:
     The cache is written only through ``remember``, which the caller invokes
     once it has validated the answer, so an invalid answer is never reused.
     ``metrics`` (a process's ``Metrics``) is where the tasks on this client count
-    their calls, tokens, cost and fallbacks.
+    their calls, tokens, cost and fallbacks. ``keep=False`` reads the cache and never
+    writes to it (a stand-in model's answers must not pass for the real one's).
     """
 
     def __init__(
-        self, config: LlmConfig, cache: Store | None = None, *, metrics: LlmMetrics | None = None
+        self, config: LlmConfig, cache: Store | None = None, *, metrics: LlmMetrics | None = None,
+        keep: bool = True,
     ) -> None:
         self.config = config
         self._cache = cache
+        self._keep = keep
         self.metrics = metrics
         self._openai: openai.AsyncOpenAI | None = None
         if config.enabled:
@@ -215,7 +218,7 @@ class LlmClient:
     async def remember(self, key: str, completion: Completion) -> None:
         """Keep a validated answer (payment data masked) under ``key``; a failing store only
         costs the reuse."""
-        if self._cache is None or (completion.cached and completion.key == key):
+        if self._cache is None or not self._keep or (completion.cached and completion.key == key):
             return
         answer = CachedAnswer(
             key, completion.model, mask_json_answer(completion.content),

@@ -3,22 +3,26 @@
 Both sides are action-log entries and model answers of the same stored events:
 the live ones from the deployment's store, the candidate's from the replay's
 isolated run (recorded as "would do"). An action is the same action on both
-sides when its event, kind and name match (the bot's name aside, so that a
-candidate may be named differently); it *changed* when what it does differs: a
+sides when its event, bot, kind and name match (``same_bot`` maps a candidate's
+name to the live bot it stands for); it *changed* when what it does differs: a
 callback's number, urgency, team or whether it was refused; a flow change's
-flow or result; a note's title or text. Model answers are compared field by
-field, per event and task.
+flow or result; a note's title or text (a shadow note's "[shadow]" mark aside).
+Model answers are compared field by field, per event, bot and task.
+
+What ``@bot.after_callback`` handlers did is left out on both sides: it
+follows calls a replay never places.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agentkit.actions.toolkit import SHADOW_MARK
 from agentkit.store.base import ActionRecord, ModelAnswer
 
 Change = Literal["new", "removed", "changed"]
@@ -44,6 +48,7 @@ class ActionDifference(BaseModel):
     change: Change
     kind: str
     event_id: str
+    bot: str = ""
     name: str = ""
     live: dict[str, Any] | None = None
     candidate: dict[str, Any] | None = None
@@ -59,6 +64,7 @@ class FieldDifference(BaseModel):
     """A model task whose answer has a field with another value."""
 
     event_id: str
+    bot: str = ""
     task: str
     field: str
     live: Any = None
@@ -84,24 +90,30 @@ def compare_call(
     *,
     live_answers: Sequence[ModelAnswer] = (),
     candidate_answers: Sequence[ModelAnswer] = (),
+    same_bot: Mapping[str, str] | None = None,
 ) -> CallDifferences:
-    """The differences between what the live bots did and what the candidate would do."""
+    """The differences between what the live bots did and what the candidate would do.
+
+    ``same_bot``: a candidate bot's name -> the live bot's it is compared with
+    (a name not in it is its own).
+    """
+    rename = same_bot or {}
     found = CallDifferences(call_id=call_id)
-    before, after = _by_identity(live), _by_identity(candidate)
+    before, after = _by_identity(live, {}), _by_identity(candidate, rename)
     for identity in sorted(before.keys() | after.keys()):
-        event_id, kind, name = identity
+        event_id, bot, kind, name = identity
         old, new = before.get(identity), after.get(identity)
         if old is None or new is None:
             found.actions.append(ActionDifference(
                 change="new" if old is None else "removed", kind=kind, event_id=event_id,
-                name=name, live=old, candidate=new))
+                bot=bot, name=name, live=old, candidate=new))
             continue
         fields = [f for f in _COMPARED.get(kind, ()) if old.get(f) != new.get(f)]
         if fields:
             found.actions.append(ActionDifference(
-                change="changed", kind=kind, event_id=event_id, name=name, live=old,
+                change="changed", kind=kind, event_id=event_id, bot=bot, name=name, live=old,
                 candidate=new, fields=fields))
-    found.fields = _answer_differences(live_answers, candidate_answers)
+    found.fields = _answer_differences(live_answers, candidate_answers, rename)
     return found
 
 
@@ -127,21 +139,30 @@ def fail_on_words() -> list[str]:
         + [FIELDS_CHANGED]
 
 
-def _by_identity(records: Sequence[ActionRecord]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Each compared action by (event, kind, name), as what it does."""
-    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+def compared(record: ActionRecord) -> bool:
+    """Whether a replay compares this action: a kind it knows, not after a callback."""
+    return record.kind in _COMPARED and not record.detail.get("after_callback")
+
+
+def _by_identity(records: Sequence[ActionRecord], rename: Mapping[str, str]
+                 ) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    """Each compared action by (event, bot, kind, name), as what it does."""
+    found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for record in records:
-        if record.kind not in _COMPARED:
+        if not compared(record):
             continue
         prefix = f"{record.event_id}:{record.bot}:{record.kind}"
         name = record.key[len(prefix) + 1:] if record.key.startswith(prefix + ":") else ""
-        found[(record.event_id, record.kind, name)] = _what(record)
+        bot = rename.get(record.bot, record.bot)
+        found[(record.event_id, bot, record.kind, name)] = _what(record)
     return found
 
 
 def _what(record: ActionRecord) -> dict[str, Any]:
     detail = record.detail
     shown = {key: detail.get(key) for key in _COMPARED[record.kind] if key in detail}
+    if record.kind == "notify" and str(shown.get("title", "")).startswith(SHADOW_MARK):
+        shown["title"] = str(shown["title"])[len(SHADOW_MARK):]
     if record.kind in ("callback", "escalation"):
         refused = record.state == "failed" and detail.get("outcome") == "refused"
         shown["decision"] = "refused" if refused else "call"
@@ -150,16 +171,17 @@ def _what(record: ActionRecord) -> dict[str, Any]:
     return shown
 
 
-def _answer_differences(live: Sequence[ModelAnswer],
-                        candidate: Sequence[ModelAnswer]) -> list[FieldDifference]:
-    before = {(a.event_id, a.task): _fields(a.answer) for a in live}
-    after = {(a.event_id, a.task): _fields(a.answer) for a in candidate}
+def _answer_differences(live: Sequence[ModelAnswer], candidate: Sequence[ModelAnswer],
+                        rename: Mapping[str, str]) -> list[FieldDifference]:
+    before = {(a.event_id, a.bot, a.task): _fields(a.answer) for a in live}
+    after = {(a.event_id, rename.get(a.bot, a.bot), a.task): _fields(a.answer)
+             for a in candidate}
     found: list[FieldDifference] = []
-    for event_id, task in sorted(before.keys() & after.keys()):
-        old, new = before[(event_id, task)], after[(event_id, task)]
+    for event_id, bot, task in sorted(before.keys() & after.keys()):
+        old, new = before[(event_id, bot, task)], after[(event_id, bot, task)]
         for field in sorted(old.keys() | new.keys()):
             if old.get(field) != new.get(field):
-                found.append(FieldDifference(event_id=event_id, task=task, field=field,
+                found.append(FieldDifference(event_id=event_id, bot=bot, task=task, field=field,
                                              live=old.get(field), candidate=new.get(field)))
     return found
 

@@ -68,7 +68,10 @@ class Dispatcher:
         *,
         tasks: Mapping[str, TaskHandler] | None = None,
         route_hooks: Sequence[RouteHook] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``clock``: when a join's wait starts, for its timeout (a replay's is virtual)."""
+        self._clock = clock
         self.bots = {bot.name: bot for bot in bots}
         self._make_context = make_context
         self._store = store
@@ -140,7 +143,7 @@ class Dispatcher:
         # brings no voicemail): not yet a step of the handler's.
         waits = log.info if listener.event_type in state.events else log.debug
         waits("join.waiting", handler=listener.name, have=sorted(state.events))
-        timeout_at = datetime.now(UTC) + listener.join_timeout
+        timeout_at = self._clock() + listener.join_timeout
         return [
             JobSpec("task", event.id, bot=bot.name, name=f"{JOIN_TIMEOUT}:{listener.name}",
                     payload={"key": key}, run_at=timeout_at)

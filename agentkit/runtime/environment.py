@@ -7,7 +7,7 @@ do tests and ``agentkit.testing``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,12 @@ from agentkit.runtime.worker import job_usage
 from agentkit.settings import Settings
 from agentkit.store.base import Job, ModelAnswer, Store
 
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
 
 class BotEnvironment:
     """The process-wide services bots use, and the contexts handlers get.
@@ -56,8 +62,14 @@ class BotEnvironment:
         notifier: Notifier | None = None,
         llm: LlmClient | None = None,
         metrics: Metrics | None = None,
+        clock: Clock = _now,
+        dialled: Store | None = None,
     ) -> None:
+        """``clock``: what handlers, joins and the dial caps take for now (a replay's runs
+        on its events' time). ``dialled``: the store whose do-not-call list and calls
+        placed the dial gate reads (default: ``store``; a replay's, the live one)."""
         self.settings = settings
+        self.clock = clock
         self.api = api
         self.store = store
         self.bots = list(bots)
@@ -75,10 +87,10 @@ class BotEnvironment:
         self.slack = SlackWebApi(slack_app) if slack_app is not None else None
         self.flows = FlowChanges(api, store, approvals=self.approvals)
         self.gate = DialGate(
-            api, store,
+            api, dialled or store,
             DialLimits(countries=settings.dial_countries, daily_max=settings.dial_daily_max,
                        paused=settings.calls_paused),
-            alert=self.alert,
+            alert=self.alert, clock=clock,
         )
         self.callbacks = Callbacks(
             api, store, {bot.name: bot for bot in self.bots}, gate=self.gate,
@@ -113,7 +125,7 @@ class BotEnvironment:
 
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(
-            self.bots, self.context, self.store,
+            self.bots, self.context, self.store, clock=self.clock,
             tasks={
                 CALLBACK_TASK: self.callbacks.run_scheduled,
                 OUTCOME_TASK: self.callbacks.follow,
@@ -145,7 +157,7 @@ class BotEnvironment:
             bot=bot,
             settings=bot.settings,
             api=self.api,
-            history=History(self.store, self.api, event=keyed, bot=bot.name),
+            history=History(self.store, self.api, event=keyed, bot=bot.name, clock=self.clock),
             log=bot_log,
             attempt=job.attempts,
             llm=LlmTasks(self.llm, prompts, model=bot.model or self.settings.model,
@@ -154,7 +166,8 @@ class BotEnvironment:
                          recorder=self._answer_recorder(keyed.id, bot.name)),
             actions=Actions(
                 record=ActionLog(self.store, event_id=keyed.id, bot=bot.name,
-                                 dry_run=self.settings.dry_run, shadow=shadow),
+                                 dry_run=self.settings.dry_run, shadow=shadow,
+                                 after_callback=isinstance(event, CallbackEnded)),
                 event=keyed, bot=bot, callbacks=self.callbacks, flows=self.flows,
                 notifier=self.shadow_notifier if shadow else self.notifier,
                 console_url=self.settings.public_url,

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentkit.testing import wait_until
 from tests.process import FIXTURE_BOTS, AgentkitProcess, run_env
 
 TOKEN = "console-token-for-the-process-test-0123"
@@ -49,7 +50,9 @@ async def test_with_a_token_the_console_signs_in_and_says_where_it_is(
     """With the shared token, the console's address is logged (without the token), and a
     sign-in over HTTP opens its pages."""
     agentkit = await start(processes, tmp_path, AGENTKIT_CONSOLE_TOKEN=TOKEN)
-    (ready,) = agentkit.logged("console.ready")
+    # Logged just after agentkit.started, which is all start() waits for.
+    (ready,) = await wait_until(lambda: agentkit.logged("console.ready"), timeout=10,
+                                message="the console's address in the log")
     assert ready["url"] == f"{agentkit.url}/console/"
     assert TOKEN not in agentkit.output()
     async with httpx.AsyncClient() as http:

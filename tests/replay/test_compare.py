@@ -32,13 +32,34 @@ def answer(fields: dict[str, Any], *, tokens: int = 100) -> ModelAnswer:
 
 
 def test_same_decisions_are_no_difference() -> None:
-    """The same callback and note, one placed and one only decided, are no difference: what
-    happened to them after (attempts, calls) is not what is compared."""
+    """The same callback and note, one placed and one only decided by a candidate that stands
+    for the live bot, are no difference: what happened to them after (attempts, calls) is not
+    what is compared."""
     live = [callback(), action("notify", {"title": "Voicemail", "text": "invoice"})]
     would = [action("callback", {"to": CALLER, "urgency": "high", "team": {"role": "agent"},
                                  "dry_run": True}, bot="candidate"),
              action("notify", {"title": "Voicemail", "text": "invoice", "dry_run": True},
                     bot="candidate")]
+    assert compare_call("cal_1", live, would, same_bot={"candidate": "voicemail"}).empty
+
+
+def test_another_bot_doing_the_same_is_a_difference() -> None:
+    """A note by another bot than the live one is a new note, and the live one removed."""
+    live = [action("notify", {"title": "Voicemail", "text": "invoice"})]
+    would = [action("notify", {"title": "Voicemail", "text": "invoice"}, bot="summary")]
+    found = compare_call("cal_1", live, would)
+    assert sorted((d.change, d.bot) for d in found.actions) == [
+        ("new", "summary"), ("removed", "voicemail")]
+
+
+def test_after_callback_actions_and_shadow_marks_are_not_compared() -> None:
+    """A note an after-callback handler posted is left out, and a shadow note's mark is not a
+    change of title."""
+    live = [action("notify", {"title": "Called back", "text": "answered",
+                              "after_callback": True}, name="outcome"),
+            action("notify", {"title": "Voicemail", "text": "invoice"})]
+    would = [action("notify", {"title": "[shadow] Voicemail", "text": "invoice",
+                               "shadow": True})]
     assert compare_call("cal_1", live, would).empty
 
 
