@@ -87,6 +87,7 @@ class Service:
                                           max_attempts=options.max_attempts)
         self.sim: Simulator | None = None
         self.client: OdygyClient | None = None
+        self.reads = ReadRecorder(self.store)
         self.limiter: PostgresRateLimiter | None = None
         self.workers: Workers | None = None
         self.writer: EventWriter | None = None
@@ -139,11 +140,11 @@ class Service:
             await self.limiter.open()
             self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url,
                                       limiter=self.limiter, metrics=self.metrics,
-                                      on_read=ReadRecorder(self.store))
+                                      on_read=self.reads)
         else:
             self.client = OdygyClient(api_key=self.settings.api_key, base_url=base_url,
                                       limits=options.api_limits, metrics=self.metrics,
-                                      on_read=ReadRecorder(self.store))
+                                      on_read=self.reads)
         if self.runs_jobs:
             self.environment = BotEnvironment(
                 self.settings, api=self.client, store=self.store, bots=self.bots,
@@ -265,6 +266,7 @@ class Service:
             await self.workers.stop()
         if self.client is not None:
             await self.client.aclose()
+        await self.reads.aclose()
         if self.slack is not None:
             await self.slack.aclose()
         if self.limiter is not None:

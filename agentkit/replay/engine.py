@@ -155,7 +155,12 @@ class Replay:
             await run.timers_until(stored.received_at)
             self._now = stored.received_at
             event = parse_event(stored.body, internal=True)
-            for spec in dispatcher.follow_ups(event):
+            try:
+                specs = dispatcher.follow_ups(event)
+            except Exception as exc:  # a bot's filter raised: the live router retried it
+                run.errors.append(f"routing {event.type}: {type(exc).__name__}: {exc}")
+                continue
+            for spec in specs:
                 await run.job(spec)
         if run.waiting:
             await run.timeouts_as_live(await self._live.jobs_of_call(row.call_id),

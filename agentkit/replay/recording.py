@@ -8,6 +8,9 @@ what was never kept to a read-only transport; anything but a read is refused.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import re
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -38,21 +41,59 @@ class ReadRecorder:
     """Keeps each read in the store (``OdygyClient(on_read=ReadRecorder(store))``).
 
     A transcript is kept with payment data masked in its words, as the bots mask
-    them before a model reads them. A read that cannot be kept is logged and the
-    bot goes on: the read itself worked.
+    them before a model reads them. A read whose body is the one last kept for its
+    path is not written again; the others are written together, one transaction
+    every ``delay`` seconds, off the bots' way (a bot's reads cost its handler no
+    store write). ``flush`` writes what waits; ``aclose`` does too, at shutdown. A
+    read that cannot be kept is logged and forgotten: the read itself worked.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, delay: float = 0.5, remembered: int = 4096) -> None:
         self._store = store
+        self._delay = delay
+        self._remembered = remembered
+        self._pending: dict[str, ApiRead] = {}
+        self._kept: OrderedDict[str, bytes] = OrderedDict()
+        self._flusher: asyncio.Task[None] | None = None
 
     async def __call__(self, path: str, body: bytes) -> None:
         if _TRANSCRIPT_PATH.match(path):
             body = mask_json_answer(body.decode("utf-8", "replace")).encode()
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        if self._kept.get(path) == digest:
+            self._kept.move_to_end(path)
+            return
+        self._kept[path] = digest
+        if len(self._kept) > self._remembered:
+            self._kept.popitem(last=False)
+        self._pending[path] = ApiRead(path=path, call_id=call_of(path), body=body,
+                                      read_at=datetime.now(UTC))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later(), name="api-reads")
+
+    async def flush(self) -> None:
+        """Write the reads waiting, now."""
+        reads, self._pending = list(self._pending.values()), {}
+        if not reads:
+            return
         try:
-            await self._store.record_api_read(ApiRead(
-                path=path, call_id=call_of(path), body=body, read_at=datetime.now(UTC)))
+            await self._store.record_api_reads(reads)
         except StoreError as exc:
-            log.warning("api_read.not_kept", path=path, error=str(exc))
+            for read in reads:  # so that the next read of these paths is kept again
+                self._kept.pop(read.path, None)
+            log.warning("api_reads.not_kept", reads=len(reads), error=str(exc))
+
+    async def aclose(self) -> None:
+        """Write what waits and stop."""
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._delay)
+        await self.flush()
 
 
 class RecordedTransport(httpx.AsyncBaseTransport):

@@ -631,9 +631,9 @@ class Store(abc.ABC):
         """Every stored event of a call, with its body, in the order received."""
 
     @abc.abstractmethod
-    async def record_api_read(self, read: ApiRead) -> None:
-        """Keep an API read for replays; it replaces the path's read kept before, unless that
-        one was read later."""
+    async def record_api_reads(self, reads: Sequence[ApiRead]) -> None:
+        """Keep API reads for replays, in one transaction; each replaces its path's read kept
+        before, unless that one was read later."""
 
     @abc.abstractmethod
     async def api_read(self, path: str) -> ApiRead | None:

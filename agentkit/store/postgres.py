@@ -315,6 +315,7 @@ class _Connection(Protocol):
     """The part of asyncpg's Connection this module uses (asyncpg has no type hints)."""
 
     async def execute(self, query: str, *args: Any) -> str: ...
+    async def executemany(self, query: str, args: Any) -> None: ...
     async def fetch(self, query: str, *args: Any) -> list[Any]: ...
     async def fetchrow(self, query: str, *args: Any) -> Any: ...
     async def fetchval(self, query: str, *args: Any) -> Any: ...
@@ -993,13 +994,15 @@ class PostgresStore(Store):
         return [StoredEvent(id=r[0], seq=r[1], type=r[2], created_at=r[3], received_at=r[4],
                             call_id=r[5], body=bytes(r[6]), routable=r[7]) for r in rows]
 
-    async def record_api_read(self, read: ApiRead) -> None:
-        await self._write_one(lambda conn: conn.execute(
+    async def record_api_reads(self, reads: Sequence[ApiRead]) -> None:
+        if not reads:
+            return
+        await self._write_one(lambda conn: conn.executemany(
             "INSERT INTO api_reads (path, call_id, body, read_at) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (path) DO UPDATE SET call_id = excluded.call_id, "
             "body = excluded.body, read_at = excluded.read_at "
             "WHERE excluded.read_at >= api_reads.read_at",
-            read.path, read.call_id, read.body, read.read_at,
+            [(r.path, r.call_id, r.body, r.read_at) for r in reads],
         ))
 
     async def api_read(self, path: str) -> ApiRead | None:

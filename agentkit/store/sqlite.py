@@ -832,13 +832,15 @@ class SqliteStore(Store):
                             received_at=_dt(r[4]), call_id=r[5], body=bytes(r[6]),
                             routable=bool(r[7])) for r in rows]
 
-    async def record_api_read(self, read: ApiRead) -> None:
-        await self._write(lambda db: db.execute(
+    async def record_api_reads(self, reads: Sequence[ApiRead]) -> None:
+        if not reads:
+            return
+        await self._write(lambda db: db.executemany(
             "INSERT INTO api_reads (path, call_id, body, read_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (path) DO UPDATE SET call_id = excluded.call_id, "
             "body = excluded.body, read_at = excluded.read_at "
             "WHERE excluded.read_at >= api_reads.read_at",
-            (read.path, read.call_id, read.body, read.read_at.timestamp()),
+            [(r.path, r.call_id, r.body, r.read_at.timestamp()) for r in reads],
         ))
 
     async def api_read(self, path: str) -> ApiRead | None:

@@ -79,6 +79,7 @@ class BotHarness:
         )
         self.settings: Settings | None = None
         self.api: OdygyClient | None = None
+        self.reads = ReadRecorder(self.store)
         self.environment: BotEnvironment | None = None
         self.workers: Workers | None = None
         self.scheduler: Scheduler | None = None
@@ -102,7 +103,7 @@ class BotHarness:
             env_file=None,
         )
         self.api = OdygyClient(api_key=self.sim.api_key, base_url=self.sim.base_url,
-                               metrics=self.metrics, on_read=ReadRecorder(self.store))
+                               metrics=self.metrics, on_read=self.reads)
         self.environment = BotEnvironment(
             self.settings, api=self.api, store=self.store, bots=self.bots,
             prompts=self._prompts,
@@ -152,6 +153,7 @@ class BotHarness:
             await self.environment.aclose()
         if self.api is not None:
             await self.api.aclose()
+        await self.reads.aclose()
         await self.store.close()
         await self.chat.__aexit__(exc_type, exc, tb)
         await self.llm.__aexit__(exc_type, exc, tb)
@@ -175,6 +177,7 @@ class BotHarness:
             )
 
         await wait_until(quiet, timeout=timeout, interval=0.02, message="the bots to settle")
+        await self.reads.flush()
 
     async def run_scheduled(self, name_prefix: str = "") -> list[JobRecord]:
         """Make scheduled jobs (e.g. ``callback:``) due now; returns the ones moved."""

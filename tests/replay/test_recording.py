@@ -53,9 +53,11 @@ async def test_kept_reads_are_served_and_writes_refused(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "agentkit.db")
     await store.open()
     try:
-        await ReadRecorder(store)("/calls/cal_1", json.dumps({
+        keep = ReadRecorder(store)
+        await keep("/calls/cal_1", json.dumps({
             "id": "cal_1", "from": CALLER, "to": "+40264000111", "direction": "inbound",
             "status": "completed", "started_at": "2026-12-01T10:00:00Z"}).encode())
+        await keep.aclose()
         api, transport = recorded_client(store, api_key="key", base_url=API,
                                          fallback=httpx.MockTransport(upstream))
         try:
@@ -86,8 +88,34 @@ async def test_a_read_kept_later_replaces_the_earlier(tmp_path: Path) -> None:
     try:
         keep = ReadRecorder(store)
         await keep("/calls/cal_1", b'{"status": "in_progress"}')
+        await keep.flush()
         await keep("/calls/cal_1", b'{"status": "completed"}')
+        await keep.aclose()
         kept = await store.api_read("/calls/cal_1")
     finally:
         await store.close()
     assert isinstance(kept, ApiRead) and json.loads(kept.body) == {"status": "completed"}
+
+
+async def test_reads_wait_and_are_written_together_once(tmp_path: Path) -> None:
+    """Reads are written in one go when flushed, not while the bot reads; a read whose body
+    is unchanged is not written again."""
+    store = SqliteStore(tmp_path / "agentkit.db")
+    await store.open()
+    try:
+        keep = ReadRecorder(store, delay=3600)
+        await keep("/calls/cal_1", b'{"v": 1}')
+        await keep("/calls/cal_2", b'{"v": 2}')
+        waiting = await store.api_read("/calls/cal_1")
+        await keep.flush()
+        first = await store.api_read("/calls/cal_1")
+        await keep("/calls/cal_1", b'{"v": 1}')
+        await keep.flush()
+        again = await store.api_read("/calls/cal_1")
+        second = await store.api_read("/calls/cal_2")
+        await keep.aclose()
+    finally:
+        await store.close()
+    assert waiting is None
+    assert first is not None and again is not None and second is not None
+    assert again.read_at == first.read_at

@@ -40,16 +40,16 @@ async def test_api_read_gives_back_what_was_recorded(store: Store) -> None:
     """A recorded read comes back whole: path, call, body bytes and time."""
     kept = read("/v1/calls/cal_1/transcript?format=json", call_id="cal_1",
                 body={"segments": [{"text": "hello"}]})
-    await store.record_api_read(kept)
+    await store.record_api_reads([kept])
     assert await store.api_read("/v1/calls/cal_1/transcript?format=json") == kept
 
 
 async def test_latest_read_of_a_path_replaces_the_earlier(store: Store) -> None:
     """Recording a path again keeps only the later read."""
-    await store.record_api_read(read("/v1/calls/cal_1", call_id="cal_1", body={"v": 1}))
+    await store.record_api_reads([read("/v1/calls/cal_1", call_id="cal_1", body={"v": 1})])
     later = read("/v1/calls/cal_1", call_id="cal_1", body={"v": 2},
                  at=T0 + timedelta(seconds=5))
-    await store.record_api_read(later)
+    await store.record_api_reads([later])
     assert await store.api_read("/v1/calls/cal_1") == later
 
 
@@ -57,14 +57,14 @@ async def test_an_older_read_recorded_late_does_not_replace_a_newer(store: Store
     """A read made before the one kept (a slow writer) leaves the kept one as it is."""
     newer = read("/v1/calls/cal_1", call_id="cal_1", body={"v": 2},
                  at=T0 + timedelta(seconds=5))
-    await store.record_api_read(newer)
-    await store.record_api_read(read("/v1/calls/cal_1", call_id="cal_1", body={"v": 1}))
+    await store.record_api_reads([newer])
+    await store.record_api_reads([read("/v1/calls/cal_1", call_id="cal_1", body={"v": 1})])
     assert await store.api_read("/v1/calls/cal_1") == newer
 
 
 async def test_api_read_of_an_unknown_path_is_none(store: Store) -> None:
     """A path never read gives None, even when only its query differs from one read."""
-    await store.record_api_read(read("/v1/calls/cal_1?page=1"))
+    await store.record_api_reads([read("/v1/calls/cal_1?page=1")])
     assert await store.api_read("/v1/calls/cal_1?page=2") is None
 
 
@@ -118,8 +118,8 @@ async def test_call_events_gives_bodies_in_the_order_received(store: Store) -> N
 
 async def test_purge_removes_reads_made_before_the_cutoff(store: Store) -> None:
     """Reads made before the cutoff go and are counted; later ones stay."""
-    await store.record_api_read(read("/v1/old", at=T0 - timedelta(seconds=1)))
-    await store.record_api_read(read("/v1/new", at=T0 + timedelta(seconds=1)))
+    await store.record_api_reads([read("/v1/old", at=T0 - timedelta(seconds=1))])
+    await store.record_api_reads([read("/v1/new", at=T0 + timedelta(seconds=1))])
     counts = await store.purge_older_than(T0)
     assert counts["api_reads"] == 1
     assert await store.api_read("/v1/old") is None
@@ -128,8 +128,8 @@ async def test_purge_removes_reads_made_before_the_cutoff(store: Store) -> None:
 
 async def test_erase_removes_reads_mentioning_the_number(store: Store) -> None:
     """A read whose body holds the number in any form goes, whatever call it is of."""
-    await store.record_api_read(read("/v1/numbers", body={"numbers": ["442079460999"]}))
-    await store.record_api_read(read("/v1/other", body={"numbers": ["+442079460998"]}))
+    await store.record_api_reads([read("/v1/numbers", body={"numbers": ["442079460999"]})])
+    await store.record_api_reads([read("/v1/other", body={"numbers": ["+442079460998"]})])
     counts = await store.erase_number(number_forms(CALLER))
     assert counts["api_reads"] == 1
     assert await store.api_read("/v1/numbers") is None
@@ -139,8 +139,8 @@ async def test_erase_removes_reads_mentioning_the_number(store: Store) -> None:
 async def test_erase_removes_reads_of_calls_whose_events_went(store: Store) -> None:
     """The reads of a call whose events named the number go, though they do not name it."""
     await store.add_events([call_event("e1", "cal_1", data={"from": CALLER})])
-    await store.record_api_read(read("/v1/calls/cal_1/transcript", call_id="cal_1",
-                                     body={"text": "call me on oh two oh seven"}))
+    await store.record_api_reads([read("/v1/calls/cal_1/transcript", call_id="cal_1",
+                                     body={"text": "call me on oh two oh seven"})])
     counts = await store.erase_number(number_forms(CALLER))
     assert (counts["events"], counts["api_reads"]) == (1, 1)
     assert await store.api_read("/v1/calls/cal_1/transcript") is None
@@ -149,7 +149,7 @@ async def test_erase_removes_reads_of_calls_whose_events_went(store: Store) -> N
 async def test_erase_removes_reads_of_calls_from_the_number(store: Store) -> None:
     """The reads of a call the calls list has from the number go, though no body names it."""
     await store.add_events([call_event("e1", "cal_1", from_=CALLER)])
-    await store.record_api_read(read("/v1/calls/cal_1", call_id="cal_1"))
+    await store.record_api_reads([read("/v1/calls/cal_1", call_id="cal_1")])
     counts = await store.erase_number(number_forms(CALLER))
     assert (counts["events"], counts["calls"], counts["api_reads"]) == (0, 1, 1)
     assert await store.api_read("/v1/calls/cal_1") is None
@@ -159,8 +159,8 @@ async def test_erase_keeps_reads_of_other_calls(store: Store) -> None:
     """Reads of calls the number had no part in, and reads of no call, stay."""
     await store.add_events([call_event("e1", "cal_1", data={"from": CALLER}),
                             call_event("e2", "cal_2", data={"from": OURS}, from_=OURS)])
-    await store.record_api_read(read("/v1/calls/cal_2", call_id="cal_2", body={"from": OURS}))
-    await store.record_api_read(read("/v1/flows", body={"flows": []}))
+    await store.record_api_reads([read("/v1/calls/cal_2", call_id="cal_2", body={"from": OURS})])
+    await store.record_api_reads([read("/v1/flows", body={"flows": []})])
     counts = await store.erase_number(number_forms(CALLER))
     assert counts["api_reads"] == 0
     assert await store.api_read("/v1/calls/cal_2") is not None
