@@ -215,12 +215,15 @@ def _parser() -> argparse.ArgumentParser:
     voicemail.add_argument("--sim-url", default=DEFAULT_SIM_URL)
 
     call = actions.add_parser("call", help="a caller rings one of the account's numbers")
-    call.add_argument("--from", dest="from_", required=True, help="the caller, E.164")
+    call.add_argument("--from", dest="from_", required=True,
+                      help="the caller, E.164, or 'anonymous' for a withheld caller ID")
     call.add_argument("--to", help="the account's number called (default: the first)")
     call.add_argument("--outcome", choices=["answered", "voicemail", "missed"], default="answered")
     call.add_argument("--say", action="append", default=[], metavar="SPEAKER:TEXT",
                       help="one line of the conversation, e.g. 'caller:Hello' (repeatable)")
     call.add_argument("--recording", action="store_true")
+    call.add_argument("--ring", type=float, default=None, metavar="SECONDS",
+                      help="how long it rings before it is answered or missed (default: 3)")
     call.add_argument("--sim-url", default=DEFAULT_SIM_URL)
     return parser
 
@@ -294,7 +297,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
                 args.sim_url,
                 "/_sim/inbound_calls",
                 {"from": args.from_, "to": args.to, "outcome": args.outcome,
-                 "dialogue": dialogue, "recording": args.recording},
+                 "dialogue": dialogue, "recording": args.recording, "ring": args.ring},
             )
         return await _serve_sim(args)
     raise CliError(f"unknown command {args.command!r}")

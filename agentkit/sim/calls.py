@@ -17,6 +17,8 @@ from agentkit.sim.tasks import BackgroundTasks
 
 OutboundOutcome = Literal["answered", "busy", "no_answer", "failed", "voicemail"]
 InboundOutcome = Literal["answered", "voicemail", "missed"]
+# The caller ID of a caller who withheld theirs.
+WITHHELD = "anonymous"
 OUTBOUND_OUTCOMES: tuple[str, ...] = get_args(OutboundOutcome)
 INBOUND_OUTCOMES: tuple[str, ...] = get_args(InboundOutcome)
 
@@ -155,6 +157,7 @@ class CallEngine:
         ai_features: Sequence[str],
         ai: CallAi | None,
         language: str,
+        ring: float | None = None,
     ) -> PlacedCall:
         number = self._state.number_by_e164(to)
         if number is None:
@@ -183,7 +186,7 @@ class CallEngine:
             voicemail_id = self._state.ids.new("vmm")
             self._spawn(self._run_voicemail(call, voicemail_id, dialogue, ai, language))
         elif outcome == "missed":
-            self._spawn(self._run_missed(call))
+            self._spawn(self._run_missed(call, self.timings.ring if ring is None else ring))
         else:
             agent = user_id or self._first_agent()
             self._spawn(self._run_inbound_answered(call, agent, dialogue, ai, language))
@@ -195,10 +198,10 @@ class CallEngine:
                 return user.id
         return None
 
-    async def _run_missed(self, call: Call) -> None:
-        await self._pause(self.timings.ring)
+    async def _run_missed(self, call: Call, ring: float) -> None:
+        await self._pause(ring)
         call.status = "missed"
-        call.ended_at = call.started_at + timedelta(seconds=self.timings.ring)
+        call.ended_at = call.started_at + timedelta(seconds=ring)
         self._emit_call("call.completed", call)
 
     async def _run_inbound_answered(

@@ -48,6 +48,7 @@ class ControlHost(Protocol):
     def inbound_call(
         self, from_: str, to: str | None, *, outcome: InboundOutcome, dialogue: Dialogue,
         user_id: str | None, recording: bool, ai_features: Sequence[str], language: str,
+        ring: float | None = None,
     ) -> PlacedCall: ...
 
     def script_outbound(self, to: str, outcomes: Sequence[OutboundOutcome]) -> None: ...
@@ -70,7 +71,7 @@ class VoicemailScenario(_Control):
 
 
 class InboundScenario(_Control):
-    from_: E164 = Field(alias="from")
+    from_: E164 | Literal["anonymous"] = Field(alias="from")
     to: E164 | None = None
     outcome: InboundOutcome = "answered"
     dialogue: list[tuple[str, str]] = [("caller", "Hello, I have a question.")]
@@ -78,6 +79,7 @@ class InboundScenario(_Control):
     recording: bool = False
     language: str = "en-US"
     ai_features: list[Literal["summary", "sentiment", "transcript", "topics"]] = []
+    ring: float | None = Field(default=None, ge=0, le=600)
 
 
 class OutboundScript(_Control):
@@ -142,6 +144,7 @@ def create_control_routes(app: Quart, sim: ControlHost) -> None:
                 recording=scenario.recording,
                 ai_features=scenario.ai_features,
                 language=scenario.language,
+                ring=scenario.ring,
             )
         except ValueError as exc:
             raise SimApiError(400, "invalid_request", str(exc)) from None

@@ -23,6 +23,7 @@ from agentkit.odygy.models import (
 from agentkit.serving import EmbeddedServer
 from agentkit.sim.api import create_api_app
 from agentkit.sim.calls import (
+    WITHHELD,
     CallEngine,
     Dialogue,
     InboundOutcome,
@@ -232,9 +233,15 @@ class Simulator:
         ai_features: Sequence[str] = (),
         ai: CallAi | None = None,
         language: str = "en-US",
+        ring: float | None = None,
     ) -> PlacedCall:
-        """A caller rings one of the account's numbers; the call runs to its end by itself."""
-        check_e164(from_)
+        """A caller rings one of the account's numbers; the call runs to its end by itself.
+
+        ``from_``: an E.164 number, or ``anonymous`` for a withheld caller ID. ``ring``:
+        simulated seconds it rings before it is answered or missed (default: the timings').
+        """
+        if from_ != WITHHELD:
+            check_e164(from_)
         if to is None:
             to = self.main_number
         return self.engine.place_inbound(
@@ -247,6 +254,7 @@ class Simulator:
             ai_features=ai_features,
             ai=ai,
             language=language,
+            ring=ring,
         )
 
     def port_in(self, number: str, country: str, type: NumberType = "local") -> Number:
