@@ -8,6 +8,7 @@ from agentkit.actions.hours import BusinessHours
 from agentkit.actions.notify import ChatMessage
 from agentkit.actions.policy import DialPolicy, PolicyDecision, to_e164
 from agentkit.actions.toolkit import Actions
+from agentkit.actions.window import CallbackWindow, WindowReading, read_window
 from agentkit.bot import (
     Approvals,
     Bot,
@@ -98,6 +99,7 @@ __all__ = [
     "CallbackOutcome",
     "CallbackPolicy",
     "CallbackResult",
+    "CallbackWindow",
     "ChatMessage",
     "Classification",
     "ClientStats",
@@ -144,8 +146,10 @@ __all__ = [
     "Usage",
     "User",
     "VoicemailReceived",
+    "WindowReading",
     "__version__",
     "mask_payment_data",
     "mask_segments",
+    "read_window",
     "to_e164",
 ]

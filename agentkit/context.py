@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Generic
 
 from pydantic import BaseModel
 from structlog.typing import FilteringBoundLogger
 from typing_extensions import TypeVar
 
+from agentkit.actions.hours import BusinessHours
 from agentkit.actions.toolkit import Actions
 from agentkit.bot import Bot
 from agentkit.errors import NotFoundError
@@ -37,7 +40,9 @@ class Context(Generic[E, S]):
     reads; ``history`` reads what was done before. ``attempt`` counts from 1:
     a handler runs again after a failure. With a join, ``joined`` holds every
     event that arrived, by type, and ``missing`` the types that had not when
-    the join timed out.
+    the join timed out. ``hours`` are the bot's business hours, ``time_zone``
+    the business's (AGENTKIT_TIME_ZONE, else the hours'), and ``now()`` the time
+    agentkit decides by (a replay's or a test's clock).
     """
 
     event: E
@@ -53,12 +58,19 @@ class Context(Generic[E, S]):
     deployment: Settings
     joined: dict[str, Event] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
+    hours: BusinessHours = field(default_factory=BusinessHours)
+    time_zone: str = "UTC"
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
     _transcript: Transcript | None = field(default=None, repr=False)
 
     @property
     def dry_run(self) -> bool:
         """Whether actions are only decided and logged (AGENTKIT_DRY_RUN=1)."""
         return self.deployment.dry_run
+
+    def now(self) -> datetime:
+        """Now, as agentkit decides by it: aware, in UTC."""
+        return self.clock()
 
     @property
     def callback(self) -> CallbackOutcome | None:

@@ -13,7 +13,8 @@ from the tasks of one or more bots (``docs/evaluation.md``)::
      "labels": {"voicemail-callback": {"triage": {"urgency": "urgent", "spam": false}}}}
 
 A label names a field of the task's answer. ``field``: equal (strings without
-regard to case, lists as sets); ``field#count``: the list has that many items;
+regard to case, lists as sets, ISO 8601 date-times with an offset as the same
+instant); ``field#count``: the list has that many items;
 ``field~contains``: an item of the list is, or contains, the value. Nothing is
 cached: an evaluation asks the model every time, so that it measures it.
 """
@@ -30,6 +31,7 @@ import typing
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -56,6 +58,7 @@ Progress = Callable[[int, int], None]
 
 _LABEL = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_]*)(?P<how>#count|~contains)?$")
 _HOW: dict[str | None, Match] = {None: "equals", "#count": "count", "~contains": "contains"}
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 class EvalError(ConfigError):
@@ -76,6 +79,8 @@ class Sample(BaseModel):
     """One labelled transcript: a voicemail or an answered call, and the answers expected.
 
     ``labels`` maps a bot's name to its tasks, each to the fields expected.
+    ``context``: keyword arguments every task is called with, as the bot's
+    handler passes them (the voicemail's ``received_at`` and ``time_zone``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -85,6 +90,7 @@ class Sample(BaseModel):
     language: str = Field(min_length=2, max_length=35)
     segments: list[Segment]
     labels: dict[str, dict[str, dict[str, Any]]] = Field(min_length=1)
+    context: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("labels")
     @classmethod
@@ -108,6 +114,15 @@ class Sample(BaseModel):
                         raise ValueError(f"{bot}/{task}: {key} must be a count (0 or more), "
                                          f"not {expected!r}")
         return labels
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, context: dict[str, Any]) -> dict[str, Any]:
+        received = context.get("received_at")
+        if received is not None and _instant(received) is None:
+            raise ValueError(f"received_at {received!r} must be an ISO 8601 date-time with an "
+                             "offset, e.g. 2026-03-10T10:00:00+02:00")
+        return context
 
     @field_validator("segments")
     @classmethod
@@ -251,7 +266,29 @@ def matches(got: Any, expected: Any, how: Match = "equals") -> bool:
         )
     if isinstance(expected, list):
         return isinstance(got, list) and {_key(x) for x in got} == {_key(x) for x in expected}
+    instant = _instant(expected)
+    if instant is not None:
+        return _instant(got) == instant
     return _key(got) == _key(expected)
+
+
+def _instant(value: Any) -> datetime | None:
+    """The instant an ISO 8601 date-time with an offset names, or None for anything else."""
+    if not isinstance(value, str) or not _DATETIME.match(value.strip()):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None
+
+
+def _arguments(context: dict[str, Any]) -> dict[str, Any]:
+    """A sample's context as the task takes it: ``received_at`` as an aware datetime."""
+    found = dict(context)
+    if isinstance(found.get("received_at"), str):
+        found["received_at"] = datetime.fromisoformat(found["received_at"])
+    return found
 
 
 def _key(value: Any) -> tuple[Any, ...]:
@@ -486,7 +523,8 @@ async def run_evaluation(
                 answer: Any = None
                 error: LlmError | None = None
                 try:
-                    answer = await bot.model_tasks[name](llm, sample.transcript())
+                    answer = await bot.model_tasks[name](llm, sample.transcript(),
+                                                         **_arguments(sample.context))
                 except LlmError as exc:
                     error = exc
                 report.latencies.append(time.perf_counter() - began)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import typing
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,10 @@ class Settings(BaseSettings):
     business_hours: str = _setting(
         "AGENTKIT_BUSINESS_HOURS", DEFAULT_BUSINESS_HOURS,
         "when callbacks may be placed, or always; sandbox mode: always")
+    time_zone: str | None = _setting(
+        "AGENTKIT_TIME_ZONE", None,
+        "the business's IANA time zone, for the times callers ask for and the daily digest's "
+        "day (unset: the business hours' zone, else UTC)")
     sandbox: bool = _setting(
         "AGENTKIT_SANDBOX", False,
         "1: the API is a simulator started apart, so its published key and secret are accepted")
@@ -269,6 +274,21 @@ class Settings(BaseSettings):
         if not url.startswith(("https://", "http://")):
             raise ValueError(f"{_name(info)} must be an http(s) URL, not {url!r}")
         return url
+
+    @field_validator("time_zone", mode="before")
+    @classmethod
+    def _time_zone(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        name = value.strip()
+        if not name:
+            return None
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"{_name(info)} must be an IANA time zone such as "
+                             f"Europe/Bucharest or UTC, not {name!r}") from None
+        return name
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -17,14 +17,14 @@ the bot does not serve.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
 from agentkit import (
     Bot,
     CallbackPolicy,
-    CallbackResult,
     CallCompleted,
     ChatMessage,
     ConfigError,
@@ -81,7 +81,7 @@ async def call_back(ctx: Ctx) -> None:
             title="Missed call from a withheld number",
             text=f"A caller with no usable caller ID ({call.from_ or 'none'}) rang {call.to} "
                  "and hung up; there is no number to call back.",
-            fields={"Called": call.to, "When": f"{call.started_at:%a %d %b %H:%M} UTC"},
+            fields={"Called": call.to, "When": _local(call.started_at, ctx.time_zone)},
             reference=call.id,
         ))
         return
@@ -103,7 +103,8 @@ async def call_back(ctx: Ctx) -> None:
         title=f"Missed call from {caller}",
         text=f"{caller} rang {call.to} {_times(times)} and left no voicemail.",
         fields={"Called": call.to, "Calls": str(times),
-                "When": f"{call.started_at:%a %d %b %H:%M} UTC", "Callback": _plan(result)},
+                "When": _local(call.started_at, ctx.time_zone),
+                "Callback": result.plan(ctx.time_zone)},
         reference=result.key,
     ))
 
@@ -121,13 +122,5 @@ def _times(times: int) -> str:
     return "once" if times == 1 else f"{times} times in a row"
 
 
-def _plan(result: CallbackResult) -> str:
-    if result.status == "placed":
-        return "calling back now"
-    if result.status == "scheduled" and result.at is not None:
-        return f"callback planned for {result.at:%a %d %b %H:%M} UTC"
-    if result.status == "merged":
-        return f"no second callback: {result.reason}"
-    if result.status == "refused":
-        return f"not called back: {result.reason}"
-    return f"callback {result.status}"
+def _local(moment: datetime, zone: str) -> str:
+    return f"{moment.astimezone(ZoneInfo(zone)):%a %d %b %H:%M %Z}"

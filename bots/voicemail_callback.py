@@ -4,6 +4,10 @@ On a voicemail and its transcript (either order), the model extracts who
 called, why, how urgent, whether and when they want a call back, and whether
 it is spam. A wanted callback is scheduled for the team inside business
 hours, urgent ones first, and a chat note says who, why, how urgent, when.
+When the caller names a time ("tomorrow after 3pm"), the model resolves it
+against the voicemail's time in the business's time zone, and the callback
+waits for that window's start; a window that is unreadable, in the past or
+more than 7 days ahead is ignored, and the note says so.
 When the callback is answered, or fails after its attempts, another note says
 so. Spam and robocalls are noted and not called back. With no model, every
 voicemail is called back (a person decides on the phone).
@@ -11,15 +15,18 @@ voicemail is called back (a person decides on the phone).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agentkit import (
     Bot,
     CallbackEnded,
     CallbackPolicy,
     CallbackResult,
+    CallbackWindow,
     ChatMessage,
     Context,
     LlmError,
@@ -29,6 +36,7 @@ from agentkit import (
     TranscriptReady,
     VoicemailReceived,
     mask_segments,
+    read_window,
 )
 
 
@@ -45,6 +53,17 @@ class VoicemailTriage(BaseModel):
     callback_window: str | None = Field(
         description="when they want the call, in their words ('after 3pm'); null if not said"
     )
+    callback_after: str | None = Field(
+        default=None,
+        description="the earliest time they want the call, as an ISO 8601 date-time with the "
+        "business's UTC offset (2026-03-10T15:00:00+02:00), resolved against when the "
+        "voicemail was left; null if they named no time",
+    )
+    callback_before: str | None = Field(
+        default=None,
+        description="the latest time they want the call, ISO 8601 with the offset like "
+        "callback_after; null if they gave no end",
+    )
     callback_number: str | None = Field(
         description="a number they ask to be called on, in E.164 (+ and country code), "
         "written out from digits or words; null if they gave none"
@@ -58,6 +77,12 @@ class VoicemailTriage(BaseModel):
         description="true for robocalls, recorded sales pitches, scams or silent messages"
     )
     language: str = Field(description="the language spoken, as a BCP 47 tag: en, ro, de, ...")
+
+    @field_validator("callback_after", "callback_before", mode="before")
+    @classmethod
+    def _any_time(cls, value: object) -> object:
+        # Checked later, alone: a window the model got wrong never costs the rest.
+        return value if isinstance(value, str) or value is None else None
 
 
 FALLBACK = VoicemailTriage(
@@ -75,9 +100,16 @@ bot = Bot(
 
 
 @bot.model_task
-async def triage(llm: LlmTasks, source: Transcript | str | None) -> VoicemailTriage:
-    """The voicemail's triage, as the model reads it."""
-    return await llm.extract(VoicemailTriage, source)
+async def triage(
+    llm: LlmTasks, source: Transcript | str | None, *, received_at: datetime | None = None,
+    time_zone: str = "UTC",
+) -> VoicemailTriage:
+    """The voicemail's triage, as the model reads it; times the caller names are resolved
+    against ``received_at`` in ``time_zone``."""
+    local = (received_at or datetime.now(UTC)).astimezone(ZoneInfo(time_zone))
+    return await llm.extract(VoicemailTriage, source,
+                             received_at=f"{local:%A %Y-%m-%d %H:%M} (UTC{local:%z})",
+                             time_zone=time_zone)
 
 
 @bot.on(VoicemailReceived, join=TranscriptReady, join_timeout=15 * 60)
@@ -92,7 +124,8 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
         ctx.log.warning("voicemail.fallback", reason="no transcript")
     else:
         try:
-            found, model = await triage(ctx.llm, transcript), True
+            found, model = await triage(ctx.llm, transcript, received_at=voicemail.received_at,
+                                        time_zone=ctx.time_zone), True
         except Exception as exc:
             # Whatever failed (the model, its answer, a prompt), a person decides on the phone.
             ctx.llm.count_fallback(exc)
@@ -110,11 +143,18 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
         return
     result: CallbackResult | None = None
     extra: dict[str, str] = {}
+    asked = read_window(found.callback_after, found.callback_before, now=ctx.now(),
+                        zone=ctx.time_zone, asked=found.callback_window or "")
+    window = asked.window
+    if asked.problem:
+        ctx.log.warning("voicemail.window_problem", problem=asked.problem)
+        extra["When"] = f"{found.callback_window or 'a time'} ({asked.problem})"
     if found.callback_number and found.callback_number != voicemail.from_:
         # A number only spoken is no proof it is theirs: whoever approves sees their words.
         result = await ctx.actions.callback(
             to=found.callback_number, urgency=found.urgency, reason=found.reason,
             name="requested-number", quote=found.callback_number_quote or words[:280],
+            window=window,
         )
         if result.status == "refused":
             ctx.log.warning("voicemail.number_refused", reason=result.reason)
@@ -124,12 +164,13 @@ async def call_back(ctx: Context[VoicemailReceived]) -> None:
             extra["Callback number"] = result.number or found.callback_number
     if result is None:
         result = await ctx.actions.callback(urgency=found.urgency, reason=found.reason,
-                                            quote=words[:280])
+                                            quote=words[:280], window=window)
     if result.status == "merged" and result.requests:
         extra["Voicemails"] = "\n".join(
             f"{n}. {reason}" for n, reason in enumerate(result.requests, start=1)
         )
-    await ctx.actions.notify(_note(ctx, found, _plan(result), result, extra))
+    await ctx.actions.notify(_note(ctx, found, _plan(result, window, ctx.time_zone), result,
+                                   extra))
 
 
 @bot.after_callback
@@ -159,21 +200,11 @@ async def report_outcome(ctx: Context[CallbackEnded]) -> None:
     )
 
 
-def _plan(result: CallbackResult) -> str:
-    if result.status == "placed":
-        return "calling back now"
-    if result.status == "scheduled" and result.at is not None:
-        return f"callback planned for {result.at:%a %d %b %H:%M} UTC"
-    if result.status == "refused":
-        return f"not called back: {result.reason}"
-    if result.status == "merged":
-        return f"no second callback: {result.reason} ({len(result.requests)} voicemails)"
-    if result.status == "paused":
-        return "calls are paused: called back when they resume"
-    if result.status == "awaiting_approval" and result.at is not None:
-        return (f"waiting for approval until {result.at:%a %d %b %H:%M} UTC (not called back "
-                "unless approved)")
-    return f"callback {result.status}"
+def _plan(result: CallbackResult, window: CallbackWindow | None, zone: str) -> str:
+    plan = result.plan(zone)
+    if window is not None and result.status in ("placed", "scheduled"):
+        plan += f" (asked: {window.asked or 'a time'})"
+    return plan
 
 
 def _note(

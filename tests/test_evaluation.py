@@ -160,6 +160,43 @@ def test_enum_labels_cover_every_value(samples: list[Sample]) -> None:
     }
 
 
+def test_spoken_windows_are_labelled(samples: list[Sample]) -> None:
+    """At least 15 voicemails name a time to be called, in at least two languages, each with
+    the moment it was left and the business's zone to resolve it against."""
+    windowed = [s for s in samples
+                if s.labels_for("voicemail-callback", "triage").get("callback_after")
+                or s.labels_for("voicemail-callback", "triage").get("callback_before")]
+    assert len(windowed) >= 15
+    assert len({s.language for s in windowed}) >= 2
+    assert all({"received_at", "time_zone"} <= set(s.context) for s in windowed)
+
+
+def test_context_must_say_when_with_an_offset(tmp_path: Path) -> None:
+    """A received_at with no offset cannot be resolved against: the line is refused."""
+    record = {"id": "vm-x", "kind": "voicemail", "language": "en",
+              "segments": [{"t": 0, "speaker": "caller", "text": "Call me tomorrow."}],
+              "context": {"received_at": "2026-03-10T10:00:00"},
+              "labels": {"voicemail-callback": {"triage": {"wants_callback": True}}}}
+    path = tmp_path / "data.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    with pytest.raises(EvalError, match=r"line 1: context: .*offset"):
+        load_samples(path)
+
+
+async def test_the_voicemail_time_and_zone_reach_the_prompt(
+    samples: list[Sample], bots: dict[str, Bot]
+) -> None:
+    """A sample's received_at and time_zone are what the model is told to resolve times
+    against, in the business's local time."""
+    sample = next(s for s in samples if s.id == "vm-window-009")
+    async with FakeLlm() as fake:
+        await run_evaluation(bots["voicemail-callback"], [sample], settings=settings_for(fake),
+                             prompts=PROMPTS)
+        prompt = "\n".join(m["content"] for m in fake.messages(0))
+    assert "Tuesday 2026-03-10 10:15 (UTC+0100)" in prompt
+    assert "Europe/Paris" in prompt
+
+
 def test_callback_numbers_are_valid(samples: list[Sample]) -> None:
     """Every expected callback number is a valid E.164 number, in several countries."""
     numbers = [x["callback_number"] for x in labelled(samples, "voicemail-callback", "triage")
@@ -246,9 +283,11 @@ def test_label_checked_against_the_answer_model(
     ([{"item": "a"}, {"item": "b"}], 2, "count"),
     (["Billing dispute", "refund"], "billing", "contains"),
     (["complaint", "legal"], "legal", "contains"),
+    ("2026-03-11T07:00:00Z", "2026-03-11T09:00:00+02:00", "equals"),
 ])
 def test_matches(got: Any, expected: Any, how: Any) -> None:
-    """Strings match without case, lists as sets, #count by length, ~contains by item."""
+    """Strings match without case, lists as sets, #count by length, ~contains by item,
+    date-times with offsets by the instant."""
     assert matches(got, expected, how)
 
 
@@ -259,9 +298,13 @@ def test_matches(got: Any, expected: Any, how: Any) -> None:
     (["legal"], ["legal", "complaint"], "equals"),
     ([{"item": "a"}], 2, "count"),
     (["refund"], "billing", "contains"),
+    ("2026-03-11T09:00:00+00:00", "2026-03-11T09:00:00+02:00", "equals"),
+    ("tomorrow at nine", "2026-03-11T09:00:00+02:00", "equals"),
+    (None, "2026-03-11T09:00:00+02:00", "equals"),
 ])
 def test_mismatches(got: Any, expected: Any, how: Any) -> None:
-    """A different value, a number for a boolean, a missing set member or item is wrong."""
+    """A different value, a number for a boolean, a missing set member or item, another
+    instant or words for a date-time is wrong."""
     assert not matches(got, expected, how)
 
 
@@ -349,7 +392,8 @@ async def test_eval_command_against_fake_model(tmp_path: Path) -> None:
     assert any(line.startswith("eval voicemail-callback: 10/") for line in lines)
     assert set(summary["fields"]) == {
         f"triage.{name}"
-        for name in ("wants_callback", "urgency", "spam", "callback_number", "language")
+        for name in ("wants_callback", "urgency", "spam", "callback_number", "language",
+                     "callback_after", "callback_before")
     }
     assert all(f["n"] > 0 and 0 <= f["accuracy"] <= 1 for f in summary["fields"].values())
     assert summary["tokens"]["prompt"] > 0 and summary["tokens"]["completion"] > 0

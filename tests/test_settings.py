@@ -64,7 +64,7 @@ def test_sandbox_needs_no_key() -> None:
      ("AGENTKIT_DRY_RUN", "maybe"), ("AGENTKIT_DIAL_COUNTRIES", "GB,UK"),
      ("AGENTKIT_DIAL_DAILY_MAX", "-1"), ("AGENTKIT_DIAL_DAILY_MAX", "lots"),
      ("AGENTKIT_RETENTION_DAYS", "0"), ("AGENTKIT_CALLS_PAUSED", "maybe"),
-     ("AGENTKIT_SANDBOX", "perhaps")],
+     ("AGENTKIT_SANDBOX", "perhaps"), ("AGENTKIT_TIME_ZONE", "Europe/Bucharst")],
 )
 def test_bad_values_refused(name: str, value: str) -> None:
     """A malformed value is a ConfigError naming the variable."""

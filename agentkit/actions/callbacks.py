@@ -6,13 +6,15 @@ The life of one callback, all of it in the action log under one key:
    account's own numbers, the do-not-call list) and gives its E.164 form; a
    caller who already has a callback open gets no second one: the request is
    merged into it; outside business hours it is scheduled (a task at the next
-   opening, urgent first);
+   opening, urgent first); one with a window the caller asked for waits for its
+   start, clamped into business hours (``agentkit.actions.window``);
 2. placed: the gate vets the number again and claims the call against the
    caps (or, while calls are paused, it waits); an agent of the bot's team
    (round robin) rings first, from the number the caller called, to the caller;
 3. followed: the callback's ``call.completed`` says reached (done), or busy /
-   no answer / voicemail, retried after ``retry_after`` up to ``max_attempts``,
-   each retry vetted and claimed like the first call;
+   no answer / voicemail, retried after ``retry_after`` up to ``max_attempts``
+   (sooner where that keeps it inside the caller's window), each retry vetted
+   and claimed like the first call;
 4. cancelled before any attempt when the caller has been reached meanwhile
    (they called again and were answered, or an agent called them); given up
    when it could not be placed within the bot's ``expire_after``.
@@ -23,6 +25,7 @@ The bot's ``after_callback`` handlers hear how it ended.
 from __future__ import annotations
 
 import time
+import zoneinfo
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -33,6 +36,7 @@ import structlog
 from agentkit.actions.dialing import DialGate
 from agentkit.actions.hours import BusinessHours
 from agentkit.actions.record import ActionLog, Claim, Settle, action_key
+from agentkit.actions.window import CallbackWindow
 from agentkit.approvals.desk import ApprovalDesk
 from agentkit.approvals.rules import REQUIRED
 from agentkit.bot import Bot, Team, Urgency
@@ -57,6 +61,8 @@ _PRIORITY_DELAY = {"urgent": 0, "high": 5, "normal": 10, "low": 15}
 # While calls are paused, a due callback looks again this often (and at once on resume).
 PAUSE_RECHECK = timedelta(seconds=60)
 PAUSED_MARK = ":paused"
+# A retry moved up to stay inside the caller's window comes no sooner than this.
+MIN_RETRY_GAP = timedelta(minutes=5)
 _OPEN_STATES = ("scheduled", "placed", "retry_scheduled", "paused", "approved")
 AWAITING = "awaiting_approval"
 
@@ -81,6 +87,25 @@ class CallbackResult:
     number: str | None = None
     merged_into: str | None = None
     requests: tuple[str, ...] = ()
+    window: CallbackWindow | None = None
+
+    def plan(self, zone: str | None = None) -> str:
+        """What will happen, in words for a chat note; times in ``zone`` (None: UTC)."""
+        tz = zoneinfo.ZoneInfo(zone) if zone else UTC
+        at = f"{self.at.astimezone(tz):%a %d %b %H:%M %Z}" if self.at is not None else ""
+        if self.status == "placed":
+            return "calling back now"
+        if self.status == "scheduled" and at:
+            return f"callback planned for {at}"
+        if self.status == "refused":
+            return f"not called back: {self.reason}"
+        if self.status == "merged":
+            return f"no second callback: {self.reason} ({len(self.requests)} requests)"
+        if self.status == "paused":
+            return "calls are paused: called back when they resume"
+        if self.status == "awaiting_approval" and at:
+            return f"waiting for approval until {at} (not called back unless approved)"
+        return f"callback {self.status}"
 
 
 AfterCallback = Callable[[Bot, Job, Event, CallbackOutcome], Awaitable[None]]
@@ -115,10 +140,13 @@ class Callbacks:
         default_hours: BusinessHours,
         after_callback: AfterCallback,
         approvals: ApprovalDesk | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``approvals``: where callbacks that must wait for a person are asked (None: no
-        callback can wait, and one asked to raises ActionError)."""
+        callback can wait, and one asked to raises ActionError). ``clock``: what is taken
+        for now when placing and scheduling (a test's may be moved by hand)."""
         self._approvals = approvals
+        self._clock = clock
         self._api = api
         self._store = store
         self._bots = bots
@@ -144,6 +172,7 @@ class Callbacks:
         escalation: bool,
         approval: str | None = None,
         quote: str = "",
+        window: CallbackWindow | None = None,
     ) -> CallbackResult:
         kind = "escalation" if escalation else "callback"
         if approval not in (None, REQUIRED):
@@ -169,6 +198,7 @@ class Callbacks:
             "reason": mask_payment_data(reason), "team": team.describe(),
             "escalation": escalation, "origin_call_id": event.call_id, "caller": caller,
             "attempts": 0, "call_ids": [],
+            **(window.detail() if window is not None else {}),
         }
         if refusal is not None or number is None:
             noted = await record.note(key, kind, detail,
@@ -187,7 +217,7 @@ class Callbacks:
         if done.how == "dry_run":
             return CallbackResult("dry_run", key, number=number)
         if done.result is not None:
-            return done.result
+            return replace(done.result, window=window)
         merged_into = done.record.detail.get("merged_into")
         if merged_into:
             return await self._merged(done.record, str(merged_into))
@@ -278,7 +308,7 @@ class Callbacks:
                 "key": record.key, "event_id": record.event_id, "bot": record.bot,
                 "reason": record.detail.get("reason", ""),
                 "urgency": record.detail.get("urgency", "normal"),
-                "at": datetime.now(UTC).isoformat(),
+                "at": self._clock().isoformat(),
             })
         await self._store.settle_action(record.key, "done", {
             "state": "merged", "outcome": "merged", "merged_into": holder,
@@ -319,10 +349,17 @@ class Callbacks:
 
     # one attempt: place now, or schedule
 
-    async def _attempt(self, record: ActionRecord, bot: Bot, attempt: int) -> CallbackResult:
+    async def _attempt(self, record: ActionRecord, bot: Bot, attempt: int, *,
+                       due: bool = False) -> CallbackResult:
+        """Place attempt ``attempt`` now, or schedule it. ``due``: run by its scheduled task,
+        which was set for the caller's window (or moved earlier by an operator): not held back
+        for the window again."""
         key, detail = record.key, record.detail
-        now = datetime.now(UTC)
-        if now - record.created_at > bot.callbacks.expire_after:
+        now = self._clock()
+        window = CallbackWindow.from_detail(detail)
+        # A callback asked for days ahead expires counting from when it was wanted.
+        wanted = max(record.created_at, window.start) if window else record.created_at
+        if now - wanted > bot.callbacks.expire_after:
             reason = (f"not placed within {_duration(bot.callbacks.expire_after)} of the "
                       "request (calls paused, or closed hours); given up")
             await self._finish(record, bot, "failed", "expired", reason)
@@ -335,6 +372,8 @@ class Callbacks:
                                    f"the caller was reached meanwhile ({reached})")
                 return CallbackResult("cancelled", key, reason=reached)
         hours = bot.business_hours or self._default_hours
+        if window is not None and not due and now < window.start:
+            return await self._schedule(record, bot, attempt, hours.next_opening(window.start))
         if not hours.is_open(now):
             return await self._schedule(record, bot, attempt, hours.next_opening(now))
         return await self._place(record, bot, attempt)
@@ -403,7 +442,7 @@ class Callbacks:
     async def _pause(self, record: ActionRecord, bot: Bot, attempt: int) -> CallbackResult:
         """Calls are paused: look again later, and at once when they resume."""
         pauses = int(record.detail.get("pauses", 0)) + 1
-        at = datetime.now(UTC) + PAUSE_RECHECK
+        at = self._clock() + PAUSE_RECHECK
         await self._store.add_jobs([
             JobSpec("task", record.event_id, bot=bot.name,
                     name=f"{CALLBACK_TASK}:{record.key}:{attempt}{PAUSED_MARK}{pauses}",
@@ -420,7 +459,7 @@ class Callbacks:
         self, record: ActionRecord, attempt: int, call_id: str, agent_id: str | None
     ) -> CallbackResult:
         await self._store.record_placed_call(
-            PlacedCall(call_id, record.key, str(record.detail["to"]), attempt, datetime.now(UTC))
+            PlacedCall(call_id, record.key, str(record.detail["to"]), attempt, self._clock())
         )
         # The call may have ended before this record existed (its answer was lost and
         # found again, or a run died before recording it): its call.completed then found
@@ -496,7 +535,7 @@ class Callbacks:
         attempt = int(job.payload["attempt"])
         if record.detail.get("attempts", 0) >= attempt:
             return []  # this attempt was placed already
-        await self._attempt(record, bot, attempt)
+        await self._attempt(record, bot, attempt, due=True)
         return []
 
     async def follow(self, job: Job, event: Event) -> list[JobSpec]:
@@ -535,7 +574,8 @@ class Callbacks:
         policy = bot.callbacks
         if status in policy.retry_on and placed.attempt < policy.max_attempts:
             hours = bot.business_hours or self._default_hours
-            at = hours.next_opening(datetime.now(UTC) + policy.retry_after)
+            at = _retry_at(self._clock(), policy.retry_after, hours,
+                           CallbackWindow.from_detail(record.detail))
             await self._schedule(record, bot, placed.attempt + 1, at)
             log.info("callback.unanswered", key=record.key, status=status,
                      attempt=placed.attempt)
@@ -552,7 +592,7 @@ class Callbacks:
             return
         await self._store.append_to_action(record.key, "attempt_log", {
             "attempt": placed.attempt, "call_id": placed.call_id, "status": status,
-            "duration": duration, "at": datetime.now(UTC).isoformat(),
+            "duration": duration, "at": self._clock().isoformat(),
         })
 
     async def _finish(
@@ -598,6 +638,17 @@ class Callbacks:
         outcome = CallbackOutcome.model_validate(job.payload)
         await self._after_callback(bot, job, event, outcome)
         return []
+
+
+def _retry_at(now: datetime, wait: timedelta, hours: BusinessHours,
+              window: CallbackWindow | None) -> datetime:
+    """When to try again: after ``wait`` in business hours, or sooner (never under
+    MIN_RETRY_GAP) where only that keeps the retry inside the caller's window."""
+    at = hours.next_opening(now + wait)
+    if window is None or window.end is None or at <= window.end:
+        return at
+    sooner = hours.next_opening(now + max(MIN_RETRY_GAP, (window.end - now) / 2))
+    return sooner if sooner < window.end else at
 
 
 def _awaiting(record: ActionRecord) -> CallbackResult:

@@ -21,6 +21,7 @@ from agentkit.actions.callbacks import (
 from agentkit.actions.flows import FlowChanges
 from agentkit.actions.notify import ChatMessage, Delivery, Notifier, delivered
 from agentkit.actions.record import ActionLog
+from agentkit.actions.window import CallbackWindow
 from agentkit.bot import Bot, Team, Urgency
 from agentkit.events import CallbackOutcome, Event
 from agentkit.logs import get_logger
@@ -78,11 +79,14 @@ class Actions:
         name: str = "",
         approval: Literal["required"] | None = None,
         quote: str = "",
+        window: CallbackWindow | None = None,
     ) -> CallbackResult:
         """Call the caller back (``to`` defaults to them, ``from_`` to the number they called).
 
         The number must pass the bot's dial policy; outside business hours the
         call is scheduled for the next opening; the bot's team rings first.
+        ``window``: when the caller asked to be called (``read_window``): the call
+        waits for its start, clamped into business hours, and retries stay in it.
         With ``approval="required"``, or when the bot's approval rules say so,
         it waits for a person (status ``awaiting_approval``); ``quote`` is the
         caller's words behind it, shown to whoever approves.
@@ -90,7 +94,7 @@ class Actions:
         return await self._callbacks.request(
             self._record, self._event, self._bot, to=to, from_=from_, urgency=urgency,
             reason=reason, team=team or self._bot.team, name=name, escalation=False,
-            approval=approval, quote=quote,
+            approval=approval, quote=quote, window=window,
         )
 
     async def escalate(

@@ -95,7 +95,7 @@ class BotEnvironment:
         self.callbacks = Callbacks(
             api, store, {bot.name: bot for bot in self.bots}, gate=self.gate,
             default_hours=self.hours, after_callback=self._after_callback,
-            approvals=self.approvals,
+            approvals=self.approvals, clock=clock,
         )
         self.approval_tasks = ApprovalTasks(
             store,
@@ -152,6 +152,7 @@ class BotEnvironment:
         bot_log = get_logger(f"agentkit.bots.{bot.name}")
         prompts = self.prompts.before(bot.prompts) if bot.prompts else self.prompts
         keyed = acting_on or event
+        hours = bot.business_hours or self.hours
         return Context(
             event=event,
             bot=bot,
@@ -176,6 +177,9 @@ class BotEnvironment:
             deployment=self.settings,
             joined=joined or {event.type: event},
             missing=missing,
+            hours=hours,
+            time_zone=self.settings.time_zone or hours.zone or "UTC",
+            clock=self.clock,
         )
 
     def is_shadow(self, bot: Bot) -> bool:

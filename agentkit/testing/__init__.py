@@ -6,10 +6,14 @@ Installed with agentkit, its pytest plugin provides the fixtures ``sim``,
 configuration.
 """
 
+from agentkit.testing.clock import ManualClock
 from agentkit.testing.fake_llm import FakeLlm
 from agentkit.testing.fixtures import fast_sim_config
 from agentkit.testing.harness import BotHarness
 from agentkit.testing.recorder import HttpRecorder, Recorded
 from agentkit.testing.waiting import wait_until
 
-__all__ = ["BotHarness", "FakeLlm", "HttpRecorder", "Recorded", "fast_sim_config", "wait_until"]
+__all__ = [
+    "BotHarness", "FakeLlm", "HttpRecorder", "ManualClock", "Recorded", "fast_sim_config",
+    "wait_until",
+]

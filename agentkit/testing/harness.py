@@ -14,7 +14,7 @@ reached it, the model and the sink::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +34,7 @@ from agentkit.runtime.worker import WorkerConfig, Workers
 from agentkit.serving import EmbeddedServer
 from agentkit.settings import Settings
 from agentkit.sim import SimConfig, Simulator
-from agentkit.store.base import ActionRecord, JobRecord
+from agentkit.store.base import ActionRecord, JobRecord, Store
 from agentkit.store.sqlite import SqliteStore
 from agentkit.store.writer import EventWriter
 from agentkit.testing.fake_llm import FakeLlm
@@ -51,6 +51,8 @@ class BotHarness:
     ``env`` adds to the environment the settings are read from (e.g.
     ``{"AGENTKIT_BUSINESS_HOURS": "Mon-Fri 09:00-17:00 UTC"}``); the model is
     the fake unless ``model=False`` (then bots see no model configured).
+    ``store``: an open store to use (and leave open) instead of a new SQLite file;
+    ``clock``: what the bots take for now (a ``ManualClock``), instead of the time.
     """
 
     def __init__(
@@ -63,12 +65,16 @@ class BotHarness:
         model: bool = True,
         prompts: str | Path = "./prompts",
         workers: WorkerConfig | None = None,
+        store: Store | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.bots = list(bots)
+        self._own_store = store is None
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.sim = Simulator(sim_config or fast_sim_config())
         self.llm = FakeLlm()
         self.chat = HttpRecorder()
-        self.store = SqliteStore(tmp_path / "agentkit.db", max_attempts=3)
+        self.store: Store = store or SqliteStore(tmp_path / "agentkit.db", max_attempts=3)
         self.metrics = Metrics()
         self._env = dict(env or {})
         self._model = model
@@ -90,7 +96,8 @@ class BotHarness:
         await self.sim.start()
         await self.llm.__aenter__()
         await self.chat.__aenter__()
-        await self.store.open()
+        if self._own_store:
+            await self.store.open()
         # The API is the simulator: sandbox mode (its key, and the sandbox's dial countries).
         base = {"AGENTKIT_BUSINESS_HOURS": "always", "AGENTKIT_MODEL": "fake-model",
                 "AGENTKIT_SANDBOX": "1"}
@@ -109,7 +116,7 @@ class BotHarness:
             prompts=self._prompts,
             notifier=Notifier([WebhookChannel(self.chat.url + "/chat", name="chat")],
                               backoff_base=0.01, metrics=self.metrics),
-            metrics=self.metrics,
+            metrics=self.metrics, clock=self._clock,
         )
         self.workers = Workers(self.store, self.environment.dispatcher(), self.metrics,
                                self._worker_config, owner="harness",
@@ -117,7 +124,7 @@ class BotHarness:
         await self.workers.start()
         self.environment.approvals.wake_with(self.workers.wake)
         self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
-                                   default_hours=self.environment.hours)
+                                   default_hours=self.environment.hours, clock=self._clock)
         await self.scheduler.start()
         self._writer = EventWriter(self.store, on_commit=self.workers.wake)
         await self._writer.start()
@@ -154,7 +161,8 @@ class BotHarness:
         if self.api is not None:
             await self.api.aclose()
         await self.reads.aclose()
-        await self.store.close()
+        if self._own_store:
+            await self.store.close()
         await self.chat.__aexit__(exc_type, exc, tb)
         await self.llm.__aexit__(exc_type, exc, tb)
         await self.sim.stop()
