@@ -393,6 +393,43 @@ class StoreHealth:
     dial_claims_24h: int
 
 
+@dataclass(frozen=True)
+class DayFigures:
+    """What happened in one window of time, ``[start, end)``, for a daily digest.
+
+    ``calls_in``, ``calls_out``: ``call.completed`` events created in it, by
+    ``data.direction``; ``missed``: the inbound ones whose ``data.status`` is
+    ``missed``, ``no_answer`` or ``busy``; ``voicemails``: ``voicemail.received``
+    events. ``calls_placed``: the calls agentkit placed in it. ``outcomes``:
+    callbacks and escalations that ended (done or failed) in it, by
+    ``detail.outcome``; ``refusals``: the refused ones among them by
+    ``detail.reason``. ``escalations``: escalations asked for in it;
+    ``dead_letters``: jobs given up on in it. The model figures sum the model
+    answers made in it; ``topics`` counts the lower-cased, stripped strings of
+    their ``topics`` lists, once per answer. ``approvals_pending`` and
+    ``callbacks_open`` (callbacks and escalations still started) are as they
+    stand now, whatever the window.
+    """
+
+    calls_in: int = 0
+    calls_out: int = 0
+    missed: int = 0
+    voicemails: int = 0
+    calls_placed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, int] = field(default_factory=dict)
+    escalations: int = 0
+    dead_letters: int = 0
+    model_answers: int = 0
+    cached_answers: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    topics: dict[str, int] = field(default_factory=dict)
+    approvals_pending: int = 0
+    callbacks_open: int = 0
+
+
 class Store(abc.ABC):
     """What agentkit keeps, behind one interface for every engine."""
 
@@ -612,6 +649,11 @@ class Store(abc.ABC):
     async def health(self, *, now: datetime | None = None) -> StoreHealth:
         """Queue depth, jobs done in the last minute, dead letters, model spend since
         midnight UTC and calls claimed in the last 24 hours, read cheaply from indexes."""
+
+    @abc.abstractmethod
+    async def day_figures(self, start: datetime, end: datetime) -> DayFigures:
+        """What happened from ``start`` (included) to ``end`` (left out), both aware: see
+        DayFigures. Read only; a few statements, for a report made once a day."""
 
     # replay: the calls in time order, their events, the API reads they made
 

@@ -39,6 +39,7 @@ from agentkit.store.base import (
     CallCursor,
     CallQuery,
     CallRow,
+    DayFigures,
     DeadGroup,
     DialClaim,
     DialGrant,
@@ -66,6 +67,7 @@ from agentkit.store.calls import (
     list_calls_sql,
     redelivered,
 )
+from agentkit.store.figures import figures_sql, tally
 from agentkit.store.privacy import (
     ERASE_COUNTS,
     ERASED,
@@ -305,6 +307,14 @@ _HEALTH = f"""
         (SELECT count(*) FROM dial_claims, moment
             WHERE created_at >= moment.at - interval '24 hours' AND created_at <= moment.at)
 """
+# A body read as JSON; a NUL escape (which json cannot make text of, failing the whole
+# statement) becomes U+FFFD, keeping the text valid JSON, backslashes and all.
+_BODY_JSON = r"replace(convert_from(body, 'UTF8'), '\u0000', '\ufffd')::json"
+_FIGURES = figures_sql(
+    start="$1", end="$2",
+    call_data=lambda field: f"{_BODY_JSON} -> 'data' ->> '{field}'",
+    detail=lambda field: f"detail ->> '{field}'",
+)
 _BOT_RUN_COLUMNS = (
     "job_id, event_id, bot, attempt, started_at, finished_at, outcome, error, "
     "prompt_tokens, completion_tokens, cost_usd"
@@ -320,7 +330,7 @@ class _Connection(Protocol):
     async def fetchrow(self, query: str, *args: Any) -> Any: ...
     async def fetchval(self, query: str, *args: Any) -> Any: ...
     async def prepare(self, query: str, *, name: str | bool | None = None) -> Any: ...
-    def transaction(self) -> Any: ...
+    def transaction(self, **options: Any) -> Any: ...
     def is_closed(self) -> bool: ...
     def terminate(self) -> None: ...
 
@@ -957,6 +967,17 @@ class PostgresStore(Store):
         return StoreHealth(pending=row[0] - row[1], running=row[2], dead=row[3],
                            done_last_minute=row[4], model_spend_today_usd=float(row[5]),
                            dial_claims_24h=row[6])
+
+    async def day_figures(self, start: datetime, end: datetime) -> DayFigures:
+        async def read(conn: _Connection) -> DayFigures:
+            # One snapshot, so that the figures agree with each other.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                counts = await conn.fetchrow(_FIGURES.counts, start, end)
+                outcomes = await conn.fetch(_FIGURES.outcomes, start, end)
+                answers = await conn.fetch(_FIGURES.topics, start, end)
+            return tally(counts, outcomes, [row[0] for row in answers])
+
+        return await self._read(read)
 
     # replay
 

@@ -38,6 +38,7 @@ from agentkit.store.base import (
     CallCursor,
     CallQuery,
     CallRow,
+    DayFigures,
     DeadGroup,
     DialClaim,
     DialGrant,
@@ -65,6 +66,7 @@ from agentkit.store.calls import (
     list_calls_sql,
     redelivered,
 )
+from agentkit.store.figures import figures_sql, tally
 from agentkit.store.privacy import (
     ERASE_COUNTS,
     ERASED,
@@ -97,6 +99,16 @@ _PENDING_INDEX = {"all": "", "route": "INDEXED BY jobs_routes_due",
 _JOB_COLUMNS = (
     "j.id, j.kind, j.event_id, j.seq, j.call_id, j.bot, j.name, j.payload, j.attempts, "
     "j.max_attempts, j.run_at, j.lease_owner, j.last_error"
+)
+
+
+_BODY = "CAST(body AS TEXT)"
+# A stored body that is not JSON (never one the receiver took) reads as no field.
+_FIGURES = figures_sql(
+    start="?1", end="?2",
+    call_data=lambda field: (f"CASE WHEN json_valid({_BODY}) "
+                             f"THEN json_extract({_BODY}, '$.data.{field}') END"),
+    detail=lambda field: f"json_extract(detail, '$.{field}')",
 )
 
 
@@ -793,6 +805,16 @@ class SqliteStore(Store):
                     "SELECT COUNT(*) FROM dial_claims WHERE created_at >= ? AND created_at <= ?",
                     at - 86400, at),
             )
+
+        return await self._read(read)
+
+    async def day_figures(self, start: datetime, end: datetime) -> DayFigures:
+        window = (start.timestamp(), end.timestamp())
+
+        def read(db: Db) -> DayFigures:
+            return tally(db.execute(_FIGURES.counts, window).fetchone(),
+                         db.execute(_FIGURES.outcomes, window).fetchall(),
+                         [row[0] for row in db.execute(_FIGURES.topics, window)])
 
         return await self._read(read)
 
