@@ -68,6 +68,7 @@ from agentkit.odygy import NOT_GIVEN, ClientStats, OdygyClient, Paginator, RateL
 from agentkit.odygy.models import Call, CallFlow, Number, Transcript, TranscriptSegment, User
 from agentkit.redact import mask_payment_data, mask_segments
 from agentkit.replay import ReadOnlyError, Replay, ReplayReport, ReplayScope
+from agentkit.reporting import CallbackFigures, DayReport, Reports
 from agentkit.settings import Settings
 from agentkit.store.base import ActionRecord
 
@@ -96,6 +97,7 @@ __all__ = [
     "CallInitiated",
     "CallOutcomeUnknownError",
     "CallbackEnded",
+    "CallbackFigures",
     "CallbackOutcome",
     "CallbackPolicy",
     "CallbackResult",
@@ -106,6 +108,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "Context",
+    "DayReport",
     "Decision",
     "DialPolicy",
     "Escalation",
@@ -131,6 +134,7 @@ __all__ = [
     "Replay",
     "ReplayReport",
     "ReplayScope",
+    "Reports",
     "RequestValidationError",
     "Requested",
     "RetryPolicy",

@@ -238,6 +238,7 @@ class Listener:
     filters: Filters = field(default_factory=Filters)
     schedule: BusinessHours | None = None
     scheduled: bool = False
+    daily_at: str | None = None
     request: str | None = None
 
     @property
@@ -402,17 +403,27 @@ class Bot:
         self.callback_listeners.append(handler)
         return handler
 
-    def on_schedule(self, hours: str | None = None) -> Callable[[H], H]:
+    def on_schedule(self, hours: str | None = None, *, at: str | None = None
+                    ) -> Callable[[H], H]:
         """Run the decorated coroutine function when ``hours`` open and when they close.
 
         The handler takes a ``Context[ScheduleChanged]``. ``hours`` defaults to
         the bot's business hours, then the deployment's.
         ``ctx.event.data.state`` is "open" or "closed". It also runs once at
         start-up for the state the hours are in, so a restart never misses one.
-        Several worker processes run it once between them.
+        Several worker processes run it once between them. ``at="18:00"``
+        instead: every day at that time in the business's time zone
+        (AGENTKIT_TIME_ZONE), as a change to "closed" (and to "open" at midnight).
         """
         from agentkit.actions.hours import BusinessHours
 
+        if at is not None and hours is not None:
+            raise BotDefinitionError(f"bot {self.name!r}: on_schedule takes hours= or at=, "
+                                     "not both")
+        if at is not None and not _daily_time(at):
+            raise BotDefinitionError(
+                f"bot {self.name!r}: on_schedule at={at!r} must be a time of day from 00:01 to "
+                "23:59, as HH:MM (18:00)")
         try:
             schedule = BusinessHours.parse(hours) if hours is not None else None
         except ConfigError as exc:
@@ -422,7 +433,8 @@ class Bot:
             name = self._check_handler(handler, "a schedule",
                                        INTERNAL_EVENT_CLASSES["agentkit.schedule"])
             self.listeners.append(
-                Listener("agentkit.schedule", handler, name, schedule=schedule, scheduled=True)
+                Listener("agentkit.schedule", handler, name, schedule=schedule, scheduled=True,
+                         daily_at=at)
             )
             return handler
 
@@ -656,6 +668,11 @@ _DECORATOR_OF = {
     "agentkit.request": "@bot.on_request",
     "agentkit.callback_ended": "@bot.after_callback",
 }
+
+
+def _daily_time(text: str) -> bool:
+    found = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", text) if isinstance(text, str) else None
+    return found is not None and text != "00:00"
 
 
 def _closest(word: str) -> str | None:

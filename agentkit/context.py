@@ -20,6 +20,7 @@ from agentkit.history import History
 from agentkit.llm import LlmTasks, Usage
 from agentkit.odygy.client import OdygyClient
 from agentkit.odygy.models import Transcript
+from agentkit.reporting import Reports
 from agentkit.settings import Settings
 
 E = TypeVar("E", bound=Event, covariant=True)
@@ -42,7 +43,8 @@ class Context(Generic[E, S]):
     event that arrived, by type, and ``missing`` the types that had not when
     the join timed out. ``hours`` are the bot's business hours, ``time_zone``
     the business's (AGENTKIT_TIME_ZONE, else the hours'), and ``now()`` the time
-    agentkit decides by (a replay's or a test's clock).
+    agentkit decides by (a replay's or a test's clock). ``reports`` reads a
+    day's figures, read-only (``await ctx.reports.day()``).
     """
 
     event: E
@@ -56,6 +58,7 @@ class Context(Generic[E, S]):
     actions: Actions
     usage: Usage
     deployment: Settings
+    reports: Reports
     joined: dict[str, Event] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     hours: BusinessHours = field(default_factory=BusinessHours)

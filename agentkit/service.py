@@ -157,7 +157,8 @@ class Service:
             await self.workers.start()
             self.environment.approvals.wake_with(self.workers.wake)
             self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
-                                       default_hours=self.environment.hours)
+                                       default_hours=self.environment.hours,
+                                       time_zone=self.environment.time_zone)
             await self.scheduler.start()
         if self.takes_deliveries:
             self.writer = EventWriter(self.store, on_commit=self._committed)

@@ -32,6 +32,7 @@ from agentkit.llm.tasks import AnswerRecorder, TaskAnswer
 from agentkit.logs import get_logger
 from agentkit.metrics import Metrics
 from agentkit.odygy.client import OdygyClient
+from agentkit.reporting import Reports
 from agentkit.runtime.dispatch import Dispatcher
 from agentkit.runtime.worker import job_usage
 from agentkit.settings import Settings
@@ -82,6 +83,8 @@ class BotEnvironment:
         self.llm = llm or LlmClient(LlmConfig.from_settings(settings), cache=store,
                                     metrics=metrics)
         self.hours = BusinessHours.parse(settings.business_hours)
+        # The business's time zone: callers' times, notes, the digest's day.
+        self.time_zone = settings.time_zone or self.hours.zone or "UTC"
         self.approvals = ApprovalDesk(store, ApprovalConfig.from_settings(settings))
         slack_app = SlackApp.from_settings(settings)
         self.slack = SlackWebApi(slack_app) if slack_app is not None else None
@@ -179,6 +182,7 @@ class BotEnvironment:
             missing=missing,
             hours=hours,
             time_zone=self.settings.time_zone or hours.zone or "UTC",
+            reports=Reports(self.store, zone=self.time_zone, clock=self.clock),
             clock=self.clock,
         )
 

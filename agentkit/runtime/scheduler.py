@@ -5,6 +5,8 @@ made of the bot, the handler and the instant of the change. Every worker
 process computes the same id, so the store keeps one event and the handler
 runs once, however many processes run the scheduler. At start-up it stores
 the event of the last change too: a restart never misses one, never repeats one.
+A daily schedule (``on_schedule(at="18:00")``) is hours from midnight to that
+time, every day, in the business's time zone.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ def schedule_event(bot: Bot, listener: Listener, at: datetime, state: str) -> Ne
                     routable=True)
 
 
+def daily_hours(at: str, time_zone: str) -> BusinessHours:
+    """Hours that close every day at ``at`` (HH:MM) in ``time_zone``."""
+    return BusinessHours.parse(f"Mon-Sun 00:00-{at} {time_zone}")
+
+
 class Scheduler:
     """Stores schedule events at each change of every bot's schedule."""
 
@@ -45,10 +52,13 @@ class Scheduler:
         default_hours: BusinessHours,
         on_stored: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        time_zone: str = "UTC",
     ) -> None:
+        """``time_zone``: the business's, for daily schedules."""
         self._store = store
         self._schedules = [
-            (bot, listener, listener.schedule or bot.business_hours or default_hours)
+            (bot, listener, daily_hours(listener.daily_at, time_zone) if listener.daily_at
+             else listener.schedule or bot.business_hours or default_hours)
             for bot in bots for listener in bot.schedules
         ]
         self._on_stored = on_stored

@@ -124,7 +124,8 @@ class BotHarness:
         await self.workers.start()
         self.environment.approvals.wake_with(self.workers.wake)
         self.scheduler = Scheduler(self.store, self.bots, on_stored=self.workers.wake,
-                                   default_hours=self.environment.hours, clock=self._clock)
+                                   default_hours=self.environment.hours, clock=self._clock,
+                                   time_zone=self.environment.time_zone)
         await self.scheduler.start()
         self._writer = EventWriter(self.store, on_commit=self.workers.wake)
         await self._writer.start()
