@@ -1,7 +1,8 @@
 """Missed call to callback: a caller who hung up before anyone answered is called back once.
 
 On an inbound call that ended missed, unanswered or busy, the bot waits two
-minutes for a voicemail (a join on voicemail.received, not polling): a caller
+minutes (``MISSED_CALL_GRACE_SECONDS``) for a voicemail (a join on
+voicemail.received, not polling): a caller
 who leaves one is the voicemail bot's. Otherwise it asks for a callback
 through the same action as the voicemail bot, so the same dial policy,
 business hours, retries and caps apply, and one caller has one callback open
@@ -20,7 +21,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentkit import (
     Bot,
@@ -35,11 +37,13 @@ from agentkit import (
 )
 
 MISSED = ("missed", "no_answer", "busy")
-GRACE_SECONDS = 120
 
 
-class MissedCallSettings(BaseModel):
-    """What the missed-call bot serves and leaves alone."""
+class MissedCallSettings(BaseSettings):
+    """What the missed-call bot serves and leaves alone; read from the environment
+    (``MISSED_CALL_GRACE_SECONDS=300``, ``MISSED_CALL_NUMBERS='["+40264000111"]'``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MISSED_CALL_", extra="ignore", frozen=True)
 
     numbers: list[str] = Field(
         default_factory=list,
@@ -50,18 +54,24 @@ class MissedCallSettings(BaseModel):
     window_minutes: int = Field(
         default=30, ge=1,
         description="missed calls from one caller within this many minutes make one callback")
+    grace_seconds: int = Field(
+        default=120, ge=10, le=3600,
+        description="how long to wait for a voicemail before calling back")
+
+
+SETTINGS = MissedCallSettings()
 
 
 bot = Bot(
     "missed-call",
     team=Team(role="agent"),
     callbacks=CallbackPolicy(max_attempts=2),
-    settings=MissedCallSettings(),
+    settings=SETTINGS,
 )
 Ctx = Context[CallCompleted, MissedCallSettings]
 
 
-@bot.on(CallCompleted, join=VoicemailReceived, join_timeout=GRACE_SECONDS,
+@bot.on(CallCompleted, join=VoicemailReceived, join_timeout=SETTINGS.grace_seconds,
         direction="inbound", status=MISSED)
 async def call_back(ctx: Ctx) -> None:
     call = ctx.event.data

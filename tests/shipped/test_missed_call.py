@@ -7,7 +7,10 @@ every timer; the simulator's missed calls ring 8 s unless a test says otherwise.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from agentkit.testing.harness import BotHarness
 from tests.shipped.helpers import CALLER, CLOSED, PROMPTS, shipped, titled, triage
@@ -93,3 +96,16 @@ async def test_closed_hours_call_back_at_the_next_opening(tmp_path: Path) -> Non
     assert h.calls_placed() == []
     assert note["fields"]["Callback"].startswith("callback planned for")
     assert len(waiting) == 1
+
+
+def test_the_grace_and_numbers_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MISSED_CALL_GRACE_SECONDS sets how long the bot waits for a voicemail, and
+    MISSED_CALL_NUMBERS the numbers it serves."""
+    monkeypatch.setenv("MISSED_CALL_GRACE_SECONDS", "300")
+    monkeypatch.setenv("MISSED_CALL_NUMBERS", '["+40264000111"]')
+    bot = shipped("missed_call")
+    (listener,) = bot.listeners
+    assert listener.join_timeout == timedelta(seconds=300)
+    assert bot.settings is not None and bot.settings.model_dump()["numbers"] == ["+40264000111"]
