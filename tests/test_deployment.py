@@ -13,7 +13,6 @@ import json
 import re
 import shlex
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -353,14 +352,6 @@ def local_args(name: str) -> list[str]:
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = "0"
     return [*args, "--bots", FIXTURE_BOTS, "--poll-seconds", "0.05"]
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[AgentkitProcess]]:
-    started: list[AgentkitProcess] = []
-    yield started
-    for process in started:
-        await process.kill()
 
 
 async def start_like(name: str, processes: list[AgentkitProcess], tmp: Path) -> int:

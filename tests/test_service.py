@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from agentkit.testing import wait_until
 from agentkit.testing.deliveries import envelope
@@ -19,14 +16,6 @@ from tests.process import (
     AgentkitProcess,
     run_env,
 )
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[AgentkitProcess]]:
-    started: list[AgentkitProcess] = []
-    yield started
-    for process in started:
-        await process.kill()
 
 
 def job_rows(tmp: Path, event_id: str) -> list[tuple[str, str, int]]:

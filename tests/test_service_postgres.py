@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -15,14 +14,6 @@ from agentkit.testing import wait_until
 from agentkit.testing.deliveries import default_data, envelope
 from tests.process import AgentkitProcess, run_env
 from tests.test_service import FIXTURE_BOTS, done_lines
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[AgentkitProcess]]:
-    started: list[AgentkitProcess] = []
-    yield started
-    for process in started:
-        await process.kill()
 
 
 async def start(processes: list[AgentkitProcess], tmp: Path, database: str,

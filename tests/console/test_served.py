@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from agentkit.testing import wait_until
 from tests.process import FIXTURE_BOTS, AgentkitProcess, run_env
 
 TOKEN = "console-token-for-the-process-test-0123"
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[AgentkitProcess]]:
-    started: list[AgentkitProcess] = []
-    yield started
-    for process in started:
-        await process.kill()
 
 
 async def start(processes: list[AgentkitProcess], tmp: Path, **env: str) -> AgentkitProcess:

@@ -10,11 +10,8 @@ posts them.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from agentkit.testing import wait_until
 from tests.process import AgentkitProcess, run_env
@@ -37,14 +34,6 @@ def zone_past_noon() -> tuple[str, str]:
 
 def digests(*processes: AgentkitProcess) -> list[str]:
     return [line for p in processes for line in p.raw if line.startswith(TITLE)]
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[AgentkitProcess]]:
-    started: list[AgentkitProcess] = []
-    yield started
-    for process in started:
-        await process.kill()
 
 
 async def test_two_processes_post_the_digest_once(
