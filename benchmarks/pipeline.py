@@ -87,6 +87,7 @@ import os
 import platform
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -113,6 +114,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 AGENTKIT = str(Path(sys.executable).with_name("agentkit"))
 BOT = REPO / "bots" / "voicemail_callback.py"
+LUA = HERE / "wrk" / "replay.lua"
 WEBHOOK_PATH = "/webhooks/odygy"
 SECRET = "whsec_pipeline_" + secrets.token_hex(8)
 MODEL = "fake-model"
@@ -573,6 +575,38 @@ async def wait_ready(http: httpx.AsyncClient, url: str, agentkit: Process,
     raise RuntimeError(f"agentkit was not ready within {timeout} s:\n{agentkit.tail()}")
 
 
+def bare_request_cpu(workdir: Path, body: bytes, requests: int, connections: int
+                     ) -> dict[str, Any]:
+    """The CPU one request costs the bare Quart app of benchmarks/bare_quart.py, served as
+    agentkit serves itself (uvicorn, uvloop), under wrk at ``connections`` connections: the
+    unit agentkit's CPU per voicemail is measured in, taken in the same run because this
+    machine's speed drifts."""
+    port = free_port()
+    server = Process("bare Quart", [sys.executable, str(HERE / "bare_quart.py"),
+                                    "--port", str(port)], cwd=REPO)
+    try:
+        server.wait_json()
+        lines = workdir / "bare-requests.txt"
+        line = b"unsigned\t" + body + b"\n"
+        lines.write_bytes(line * requests)
+        before = server.cpu_seconds()
+        done = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", "-d300s", "-T30s", "-s", str(LUA),
+             f"http://127.0.0.1:{port}/webhooks/odygy", "--", str(lines)],
+            capture_output=True, text=True, timeout=420)
+        spent = server.cpu_seconds() - before
+    finally:
+        server.stop()
+    found = [x for x in done.stdout.splitlines() if x.startswith("WRK_RESULT ")]
+    if done.returncode != 0 or not found:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    result = json.loads(found[-1].removeprefix("WRK_RESULT "))
+    answered = int(result["answered"])
+    window = float(result.get("window_us") or result["duration_us"]) / 1e6
+    return {"requests": answered, "rps": round(answered / window, 1) if window else None,
+            "cpu_ms": round(spent * 1000 / max(1, answered), 4)}
+
+
 def percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
@@ -697,6 +731,17 @@ async def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             # In a thread: a job still waiting on the model (this loop) must get its answer.
             code = await asyncio.to_thread(agentkit.stop)
             log(f"agentkit stopped (exit {code})")
+            bare: dict[str, Any] | None = None
+            if args.bare_requests and shutil.which("wrk"):
+                sample = sender.bodies(voicemails[0])[0]
+                log(f"bare Quart app: {args.bare_requests} requests of {len(sample)} bytes "
+                    f"under wrk, {args.connections} connections")
+                bare = await asyncio.to_thread(bare_request_cpu, workdir, sample,
+                                               args.bare_requests, args.connections)
+                log(f"  {bare['cpu_ms']:.3f} ms of CPU per bare request "
+                    f"({bare['rps']:.0f} requests/s)")
+            elif args.bare_requests:
+                log("WARNING: wrk is not installed (apt-get install wrk): no bare-request unit")
             senders_task = senders
             if not senders_task.done():
                 senders_task.cancel()
@@ -741,6 +786,11 @@ async def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     checks_ok = (completed == args.events and duplicates == 0 and dead == 0
                  and model_requests >= args.events and not timed_out)
     goals: dict[str, bool] = {}
+    cpu_per_event = cpu["agentkit"] * 1000 / max(1, completed)
+    in_bare = round(cpu_per_event / bare["cpu_ms"], 1) if bare and bare["cpu_ms"] else None
+    if in_bare is not None:
+        goals["cpu_per_event_in_bare_requests_at_most_12"] = in_bare <= 12
+        log(f"agentkit's CPU per voicemail: {cpu_per_event:.2f} ms = {in_bare} bare requests")
     if args.latency == 0:
         goals["events_per_s_at_least_300"] = events_per_s >= 300
     else:
@@ -795,7 +845,11 @@ async def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "cpu_seconds": {"agentkit": round(cpu["agentkit"], 2), "simulator": round(cpu["sim"], 2),
                         "benchmark": round(cpu["bench"], 2),
                         "postgres": round(cpu["postgres"], 2), "other": round(other_cpu, 2)},
-        "agentkit_cpu_ms_per_event": round(cpu["agentkit"] * 1000 / max(1, completed), 2),
+        "agentkit_cpu_ms_per_event": round(cpu_per_event, 2),
+        "bare_request_cpu_ms": bare["cpu_ms"] if bare else None,
+        "bare_requests_per_s": bare["rps"] if bare else None,
+        "cpu_per_event_in_bare_requests": in_bare,
+        "postgres_cpu_ms_per_event": round(cpu["postgres"] * 1000 / max(1, completed), 2),
         # the event loop's thread, and the others (the SQLite store's, the default executor's)
         "agentkit_main_thread_cpu_s": round(threads_after[0] - threads_before[0], 2),
         "agentkit_other_threads_cpu_s": round(threads_after[1] - threads_before[1], 2),
@@ -853,6 +907,9 @@ def main() -> None:
     parser.add_argument("--settle-seconds", type=float, default=1.0,
                         help="after the last callback, wait this long for duplicates")
     parser.add_argument("--progress-seconds", type=float, default=2.0)
+    parser.add_argument("--bare-requests", type=int, default=20000,
+                        help="after the run, requests to the bare Quart app (the CPU unit); "
+                             "0: skip")
     parser.add_argument("--agentkit-log", metavar="FILE", default=None,
                         help="write everything agentkit run prints to FILE")
     parser.add_argument("--py-spy", metavar="FILE", default=None,

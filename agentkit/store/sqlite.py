@@ -3,10 +3,13 @@
 WAL journal with ``synchronous=FULL``: a transaction is on disk when its
 commit returns, so an acknowledged delivery survives a power loss
 (docs/durability.md says why and what it costs). Each transaction is one
-function run whole on the store's own thread, from BEGIN to COMMIT, so the
-event loop hands it over once and no transaction waits on the event loop
-while it holds SQLite's lock. Transactions of this process run one at a
-time in the order they were asked for; other processes wait on SQLite's lock.
+function run whole on the store's own thread, so the event loop hands it over
+once and no transaction waits on the event loop while it holds SQLite's lock.
+Transactions of this process run one at a time in the order they were asked
+for; other processes wait on SQLite's lock. Those asked for while the store's
+thread is busy commit together (group commit): each in a savepoint of its own,
+so one that fails is undone alone, then one COMMIT and one sync of the journal
+for all of them. None is answered before that COMMIT returns.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import asyncio
 import json
 import re
 import sqlite3
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -142,6 +147,9 @@ class SqliteStore(Store):
         self._clock = clock
         self._db: Db | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._asked: deque[_Asked] = deque()
+        self._asked_lock = threading.Lock()
+        self._draining = False
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -202,9 +210,26 @@ class SqliteStore(Store):
             raise StoreUnavailable("the store is not open")
         if self._inline:
             return _transaction(self._db, begin, transaction)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._thread, _transaction, self._db, begin, transaction
-        )
+        loop = asyncio.get_running_loop()
+        asked = _Asked(transaction, begin != "BEGIN", loop, loop.create_future())
+        with self._asked_lock:
+            self._asked.append(asked)
+            start, self._draining = not self._draining, True
+        if start:
+            self._thread.submit(self._drain, self._db)
+        result: T = await asked.future
+        return result
+
+    def _drain(self, db: Db) -> None:
+        """On the store's thread: commit what was asked for, in groups, until none is left."""
+        while True:
+            with self._asked_lock:
+                if not self._asked:
+                    self._draining = False
+                    return
+                group = [self._asked.popleft()
+                         for _ in range(min(len(self._asked), MAX_GROUP))]
+            _commit_together(db, group)
 
     async def _migrate(self) -> None:
         def migrate(db: Db) -> None:
@@ -1194,6 +1219,106 @@ class SqliteStore(Store):
 
 
 # Run on the store's thread.
+
+# The most transactions committed together: bounds how long the first one waits.
+MAX_GROUP = 64
+
+
+class _Asked:
+    """One transaction asked for, and where its answer goes."""
+
+    __slots__ = ("future", "loop", "transaction", "write")
+
+    def __init__(self, transaction: Callable[[Db], Any], write: bool,
+                 loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+        self.transaction, self.write, self.loop, self.future = transaction, write, loop, future
+
+    def answer(self, result: Any, error: BaseException | None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(_resolve, self.future, result, error)
+        except RuntimeError:
+            pass  # the loop has closed: nobody is waiting any more
+
+
+def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return  # the caller was cancelled; what it asked for happened all the same
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _commit_together(db: Db, group: list[_Asked]) -> None:
+    """Run ``group`` in one transaction, each in a savepoint, and answer each after COMMIT."""
+    if len(group) == 1:
+        asked = group[0]
+        try:
+            result = _transaction(db, "BEGIN IMMEDIATE" if asked.write else "BEGIN",
+                                  asked.transaction)
+        except BaseException as exc:
+            asked.answer(None, exc)
+        else:
+            asked.answer(result, None)
+        return
+    try:
+        db.execute("BEGIN IMMEDIATE" if any(a.write for a in group) else "BEGIN")
+    except sqlite3.Error as exc:
+        _fail_all(group, StoreUnavailable(f"the SQLite store is busy or failing: {exc}"))
+        return
+    answers: list[tuple[_Asked, Any, BaseException | None]] = []
+    for asked in group:
+        try:
+            db.execute("SAVEPOINT asked")
+            result = asked.transaction(db)
+            db.execute("RELEASE asked")
+        except BaseException as exc:
+            # Some errors (a full disk, I/O) end the whole transaction: then none stands.
+            if not db.in_transaction or not _undo_savepoint(db):
+                _abandon(db, group, exc)
+                return
+            answers.append((asked, None, _store_error(exc)))
+        else:
+            answers.append((asked, result, None))
+    try:
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _abandon(db, group, exc)
+        return
+    for asked, result, error in answers:
+        asked.answer(result, error)
+
+
+def _undo_savepoint(db: Db) -> bool:
+    try:
+        db.execute("ROLLBACK TO asked")
+        db.execute("RELEASE asked")
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def _abandon(db: Db, group: list[_Asked], exc: BaseException) -> None:
+    if db.in_transaction:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+    _fail_all(group, StoreUnavailable(f"the SQLite store could not write: {exc}"))
+
+
+def _fail_all(group: list[_Asked], error: Exception) -> None:
+    for asked in group:
+        asked.answer(None, error)
+
+
+def _store_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"the SQLite store could not write: {exc}")
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"the SQLite store refused the change: {exc}")
+    return exc
+
 
 def _transaction(db: Db, begin: str, transaction: Callable[[Db], T]) -> T:
     try:
