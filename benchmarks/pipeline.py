@@ -60,6 +60,13 @@ simulator saw), ``missing``, ``dead`` (dead-lettered jobs), ``bot_run_errors`` (
 handler runs, retried), ``model_requests`` (the fake model's count: a voicemail
 triaged without the model would still be called back, by the bot's fallback).
 
+CPU: ``agentkit_cpu_ms_per_event`` is agentkit's own CPU (every thread, from /proc)
+per voicemail; ``postgres_cpu_ms_per_event`` the PostgreSQL server's, apart. After the
+run, ``--bare-requests`` requests go to the bare Quart app of benchmarks/bare_quart.py
+(served as agentkit serves itself) under wrk at ``--connections``, and the CPU one costs
+it is ``bare_request_cpu_ms``: ``cpu_per_event_in_bare_requests`` is the first over the
+second, a figure this machine's drift does not move. Goal: at most 12.
+
 Goals: with L = 0, ``events_per_s`` at least 300; with L > 0, ``ideal_ratio`` at most
 1.2 (the issue's run: ``--latency 1 --events 1000`` at a concurrency such as 100;
 agentkit's default ``--concurrency`` is 8). Each goal is reported only for the
