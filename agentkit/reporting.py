@@ -35,6 +35,7 @@ class CallbackFigures(BaseModel):
     cancelled: int
     rejected: int
     merged: int
+    failed: int
     refusals: dict[str, int]
 
 
@@ -106,7 +107,8 @@ class Reports:
                 reached=outcomes.get("reached", 0), unreached=outcomes.get("unreached", 0),
                 refused=outcomes.get("refused", 0), expired=outcomes.get("expired", 0),
                 cancelled=outcomes.get("cancelled", 0), rejected=outcomes.get("rejected", 0),
-                merged=outcomes.get("merged", 0), refusals=dict(figures.refusals),
+                merged=outcomes.get("merged", 0), failed=outcomes.get("failed", 0),
+                refusals=dict(figures.refusals),
             ),
             escalations=figures.escalations, dead_letters=figures.dead_letters,
             model_answers=figures.model_answers, cached_answers=figures.cached_answers,

@@ -82,7 +82,7 @@ def digest_message(report: DayReport, *, console: str | None = None) -> ChatMess
     ended = {"reached": callbacks.reached, "unreached": callbacks.unreached,
              "refused": callbacks.refused, "expired": callbacks.expired,
              "cancelled": callbacks.cancelled, "rejected": callbacks.rejected,
-             "merged": callbacks.merged}
+             "merged": callbacks.merged, "failed": callbacks.failed}
     fields = {
         "Calls": f"{report.calls_in} in · {report.calls_out} out",
         "Missed": str(report.missed),
@@ -104,6 +104,8 @@ def digest_message(report: DayReport, *, console: str | None = None) -> ChatMess
         _count(callbacks.unreached, "callback unreached", "callbacks unreached"),
         _count(callbacks.expired, "callback given up (not placed in time)",
                "callbacks given up (not placed in time)"),
+        _count(callbacks.failed, "callback phone.systems refused to place",
+               "callbacks phone.systems refused to place"),
         _count(report.dead_letters, "dead letter", "dead letters"),
         _count(report.approvals_pending, "approval pending", "approvals pending"),
     ]
@@ -114,7 +116,7 @@ def digest_message(report: DayReport, *, console: str | None = None) -> ChatMess
     if console:
         base = f"{console.rstrip('/')}/console"
         links["Calls"] = f"{base}/calls"
-        if callbacks.unreached or callbacks.expired:
+        if callbacks.unreached or callbacks.expired or callbacks.failed:
             links["Callbacks"] = f"{base}/callbacks"
         if report.dead_letters:
             links["Dead letters"] = f"{base}/dead"

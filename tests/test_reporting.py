@@ -61,7 +61,7 @@ async def test_day_of_the_shipped_bots_work(store: Store, tmp_path: Path) -> Non
     assert (report.calls_in, report.calls_out, report.missed, report.voicemails) == (4, 2, 2, 1)
     assert report.callbacks == CallbackFigures(
         placed=2, reached=2, unreached=0, refused=1, expired=0, cancelled=0, rejected=0,
-        merged=0, refusals={
+        merged=0, failed=0, refusals={
             f"{UNWANTED_CALLER} is on the do-not-call list (added by tester: "
             "asked not to be called)": 1,
         },
@@ -132,7 +132,7 @@ async def test_callback_figures_by_outcome(store: Store) -> None:
         pytest.skip("the test ran over local midnight: its callbacks are in two days")
     assert report.callbacks == CallbackFigures(
         placed=0, reached=1, unreached=2, refused=1, expired=1, cancelled=1, rejected=1,
-        merged=1, refusals={"why": 1},
+        merged=1, failed=1, refusals={"why": 1},
     )
 
 

@@ -36,7 +36,7 @@ def report(**changes: object) -> DayReport:
         end=datetime(2026, 12, 1, 22, tzinfo=UTC), calls_in=12, calls_out=5, missed=3,
         voicemails=4,
         callbacks=CallbackFigures(placed=5, reached=3, unreached=2, refused=1, expired=0,
-                                  cancelled=0, rejected=0, merged=1,
+                                  cancelled=0, rejected=0, merged=1, failed=0,
                                   refusals={"+19005550100 is a premium-rate number": 1}),
         escalations=1, dead_letters=1, model_answers=9, cached_answers=2, prompt_tokens=12000,
         completion_tokens=345, cost_usd=0.0123, topics=[("billing", 4), ("outage", 2)],
@@ -177,3 +177,14 @@ def test_a_bad_daily_time_stops_the_bot_at_load(monkeypatch: pytest.MonkeyPatch)
 
     with pytest.raises(BotDefinitionError, match=r"at='6pm' must be a time of day .*HH:MM"):
         digest_bot(monkeypatch, at="6pm")
+
+
+def test_a_callback_phone_systems_refused_needs_a_person() -> None:
+    """A callback the API refused to place is listed for a person, and counted as failed."""
+    from bots.daily_digest import digest_message
+
+    failed = report(dead_letters=0, callbacks=report().callbacks.model_copy(
+        update={"unreached": 0, "failed": 1}))
+    message = digest_message(failed)
+    assert message.text == "Needs a person:\n- 1 callback phone.systems refused to place"
+    assert message.fields["Callbacks"].endswith("· 1 failed")
