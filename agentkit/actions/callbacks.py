@@ -87,7 +87,6 @@ class CallbackResult:
     number: str | None = None
     merged_into: str | None = None
     requests: tuple[str, ...] = ()
-    window: CallbackWindow | None = None
 
     def plan(self, zone: str | None = None) -> str:
         """What will happen, in words for a chat note; times in ``zone`` (None: UTC)."""
@@ -217,7 +216,7 @@ class Callbacks:
         if done.how == "dry_run":
             return CallbackResult("dry_run", key, number=number)
         if done.result is not None:
-            return replace(done.result, window=window)
+            return done.result
         merged_into = done.record.detail.get("merged_into")
         if merged_into:
             return await self._merged(done.record, str(merged_into))

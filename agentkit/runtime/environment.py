@@ -85,6 +85,7 @@ class BotEnvironment:
         self.hours = BusinessHours.parse(settings.business_hours)
         # The business's time zone: callers' times, notes, the digest's day.
         self.time_zone = settings.time_zone or self.hours.zone or "UTC"
+        self.reports = Reports(store, zone=self.time_zone, clock=clock)
         self.approvals = ApprovalDesk(store, ApprovalConfig.from_settings(settings))
         slack_app = SlackApp.from_settings(settings)
         self.slack = SlackWebApi(slack_app) if slack_app is not None else None
@@ -155,7 +156,6 @@ class BotEnvironment:
         bot_log = get_logger(f"agentkit.bots.{bot.name}")
         prompts = self.prompts.before(bot.prompts) if bot.prompts else self.prompts
         keyed = acting_on or event
-        hours = bot.business_hours or self.hours
         return Context(
             event=event,
             bot=bot,
@@ -180,9 +180,9 @@ class BotEnvironment:
             deployment=self.settings,
             joined=joined or {event.type: event},
             missing=missing,
-            hours=hours,
-            time_zone=self.settings.time_zone or hours.zone or "UTC",
-            reports=Reports(self.store, zone=self.time_zone, clock=self.clock),
+            hours=bot.business_hours or self.hours,
+            time_zone=self.time_zone,
+            reports=self.reports,
             clock=self.clock,
         )
 

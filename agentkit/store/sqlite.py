@@ -229,7 +229,10 @@ class SqliteStore(Store):
                     return
                 group = [self._asked.popleft()
                          for _ in range(min(len(self._asked), MAX_GROUP))]
-            _commit_together(db, group)
+            try:
+                _commit_together(db, group)
+            except BaseException as exc:  # a caller left waiting would wait for ever
+                _fail_all(group, StoreUnavailable(f"the SQLite store failed: {exc}"))
 
     async def _migrate(self) -> None:
         def migrate(db: Db) -> None:

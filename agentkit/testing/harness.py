@@ -45,6 +45,15 @@ from agentkit.testing.waiting import wait_until
 SECRET = "whsec_harness_secret_000000001"
 
 
+async def make_due(store: Store, name_prefix: str = "") -> list[JobRecord]:
+    """Make the store's scheduled jobs whose name starts with ``name_prefix`` due now, as if
+    their wait had passed; returns the ones moved."""
+    moved = await store.scheduled(name_prefix)
+    for job in moved:
+        await store.reschedule(job.id, datetime.now(UTC))
+    return moved
+
+
 class BotHarness:
     """Simulator, receiver, store, workers, fake model and chat sink, wired together.
 
@@ -190,9 +199,7 @@ class BotHarness:
 
     async def run_scheduled(self, name_prefix: str = "") -> list[JobRecord]:
         """Make scheduled jobs (e.g. ``callback:``) due now; returns the ones moved."""
-        moved = await self.store.scheduled(name_prefix)
-        for job in moved:
-            await self.store.reschedule(job.id, datetime.now(UTC))
+        moved = await make_due(self.store, name_prefix)
         if self.workers is not None:
             self.workers.wake()
         return moved

@@ -26,6 +26,7 @@ from agentkit.sim import Delivery, SimConfig, Simulator, Timings
 from agentkit.store import Store, store_for_url
 from agentkit.testing import wait_until
 from agentkit.testing.fake_llm import FakeLlm, minimal_answer
+from agentkit.testing.harness import make_due
 from agentkit.testing.recorder import HttpRecorder
 from tests.process import AgentkitProcess
 
@@ -154,14 +155,9 @@ class Deployment:
 
     async def run_retries(self) -> int:
         """Make the scheduled callback retries due now, as if their wait had passed."""
-        from datetime import UTC, datetime
-
         store = await self.store()
         try:
-            moved = await store.scheduled("callback:")
-            for job in moved:
-                await store.reschedule(job.id, datetime.now(UTC))
-            return len(moved)
+            return len(await make_due(store, "callback:"))
         finally:
             await store.close()
 

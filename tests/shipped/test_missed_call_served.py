@@ -8,7 +8,6 @@ join's timer in the store, as time passing would.
 from __future__ import annotations
 
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ import httpx
 from agentkit.sim.config import SANDBOX_API_KEY
 from agentkit.store import store_for_url
 from agentkit.testing import wait_until
+from agentkit.testing.harness import make_due
 from tests.process import AgentkitProcess
 from tests.shipped.helpers import ROOT
 from tests.test_cli import run
@@ -28,10 +28,7 @@ async def end_the_wait(database: str) -> int:
     store = store_for_url(database)
     await store.open()
     try:
-        waiting = await store.scheduled("join-timeout")
-        for job in waiting:
-            await store.reschedule(job.id, datetime.now(UTC))
-        return len(waiting)
+        return len(await make_due(store, "join-timeout"))
     finally:
         await store.close()
 
